@@ -1,0 +1,37 @@
+"""The EMA gradient filter and the trainer callback that applies it before each optimizer step."""
+
+from __future__ import annotations
+
+import torch
+from transformers import TrainerCallback
+
+
+class GrokfastEMA:
+    """Keeps h = alpha·h + (1−alpha)·g per parameter and turns g into g + lamb·h."""
+
+    def __init__(self, alpha: float, lamb: float):
+        self.alpha = alpha
+        self.lamb = lamb
+        self.ema: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def apply(self, model: torch.nn.Module) -> None:
+        for name, param in model.named_parameters():
+            if not param.requires_grad or param.grad is None:
+                continue
+            grad = param.grad
+            avg = self.ema.get(name)
+            if avg is None:
+                avg = self.ema[name] = grad.detach().clone()
+            else:
+                avg.mul_(self.alpha).add_(grad, alpha=1 - self.alpha)
+            grad.add_(avg, alpha=self.lamb)
+
+
+class GrokfastCallback(TrainerCallback):
+    def __init__(self, alpha: float, lamb: float):
+        self.filter = GrokfastEMA(alpha, lamb)
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
+        if model is not None:
+            self.filter.apply(model)

@@ -1,0 +1,3 @@
+from lathe.cli.main import main
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""The core subcommands. Each imports what it needs when it runs."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from lathe.cli.main import cli, config_argument, set_option
+
+
+def _load(config: str, overrides: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    from lathe.config import load_config
+
+    return load_config(config, overrides)
+
+
+@cli.command()
+@config_argument
+@set_option
+def train(config: str, overrides: tuple[str, ...]) -> None:
+    """Fine-tune the model the CONFIG describes."""
+    cfg, plugins = _load(config, overrides)
+    from lathe.train.run import train as run_train
+
+    run_train(cfg, plugins)
+
+
+@cli.command()
+@config_argument
+@set_option
+@click.option("--debug", is_flag=True, help="Show tokenized examples with trained tokens marked.")
+@click.option("--debug-num-examples", default=3, show_default=True, help="How many examples --debug shows.")
+def preprocess(config: str, overrides: tuple[str, ...], debug: bool, debug_num_examples: int) -> None:
+    """Tokenize, mask, pack and cache the datasets of CONFIG."""
+    cfg, plugins = _load(config, overrides)
+    from lathe.data.preprocess import preprocess as run_preprocess
+
+    run_preprocess(cfg, plugins, debug=debug, num_examples=debug_num_examples)
+
+
+@cli.command()
+@config_argument
+@set_option
+@click.option("--prompt", default=None, help="Answer this prompt and exit; interactive otherwise.")
+@click.option("--chat", is_flag=True, help="Use the chat template, keeping the conversation.")
+@click.option("--max-new-tokens", default=256, show_default=True)
+@click.option("--temperature", default=0.0, show_default=True, help="0 decodes greedily.")
+@click.option("--gradio", is_flag=True, help="Serve a web UI (needs gradio).")
+def inference(config: str, overrides: tuple[str, ...], prompt: str | None, chat: bool,
+              max_new_tokens: int, temperature: float, gradio: bool) -> None:
+    """Generate with the model trained by CONFIG (base + adapter, or the full model)."""
+    cfg, plugins = _load(config, overrides)
+    from lathe.infer import run_inference
+
+    run_inference(cfg, plugins, prompt=prompt, chat=chat, max_new_tokens=max_new_tokens,
+                  temperature=temperature, gradio=gradio)
+
+
+@cli.command("merge-lora")
+@config_argument
+@set_option
+def merge_lora(config: str, overrides: tuple[str, ...]) -> None:
+    """Merge the trained adapter into the base model: writes output_dir/merged."""
+    cfg, plugins = _load(config, overrides)
+    from lathe.infer import merge_lora as run_merge
+
+    run_merge(cfg, plugins)
+
+
+@cli.command()
+@config_argument
+@set_option
+def evaluate(config: str, overrides: tuple[str, ...]) -> None:
+    """Report eval loss and perplexity of the trained model on the eval set."""
+    cfg, plugins = _load(config, overrides)
+    from lathe.train.run import evaluate as run_evaluate
+
+    run_evaluate(cfg, plugins)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins(as_json: bool) -> None:
+    """List installed plugins: name, distribution, version, hooks, and broken ones."""
+    from lathe.plugins import describe_all
+
+    infos = describe_all()
+    if as_json:
+        click.echo(json.dumps([
+            {"name": i.name, "distribution": i.distribution, "version": i.version,
+             "hooks": i.hooks, "error": i.error} for i in infos], indent=2))
+        return
+    if not infos:
+        click.echo("no plugins installed (pip install lathe-<name>)")
+        return
+    for info in infos:
+        if info.error:
+            click.secho(f"{info.name}  ({info.distribution} {info.version})  BROKEN: {info.error}", fg="red")
+        else:
+            click.echo(f"{info.name}  ({info.distribution} {info.version})")
+            click.echo(f"    hooks: {', '.join(info.hooks)}")
+
+
+@cli.group()
+def config() -> None:
+    """Check a config, or print the config schema."""
+
+
+@config.command()
+@config_argument
+@set_option
+def validate(config: str, overrides: tuple[str, ...]) -> None:
+    """Validate CONFIG (core and enabled plugins' keys) without loading anything."""
+    cfg, plugins = _load(config, overrides)
+    enabled = ", ".join(plugins.names) or "none"
+    click.echo(f"{config}: valid (plugins: {enabled})")
+
+
+@config.command()
+def schema() -> None:
+    """Print the JSON Schema of the core config and every installed plugin's keys."""
+    from lathe.config.schema import config_class
+    from lathe.plugins import Plugins, describe_all
+
+    working = [i for i in describe_all() if i.module is not None]
+    models = [(p, m) for p, m in Plugins(working).answers("lathe_config_model") if m is not None]
+    click.echo(json.dumps(config_class(models).model_json_schema(), indent=2))
+
+
+@cli.command()
+def env() -> None:
+    """Print versions of python, torch, CUDA and the libraries lathe uses, for bug reports."""
+    import platform
+    from importlib import metadata
+
+    from lathe.plugins import describe_all
+
+    click.echo(f"python: {platform.python_version()} ({platform.platform()})")
+    for dist in ("lathe", "torch", "transformers", "peft", "accelerate", "datasets", "pydantic"):
+        try:
+            click.echo(f"{dist}: {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            click.echo(f"{dist}: not installed")
+    import torch
+
+    click.echo(f"cuda: {torch.version.cuda or 'none'} (available: {torch.cuda.is_available()})")
+    for info in describe_all():
+        click.echo(f"{info.distribution}: {info.version}" + (f" (broken: {info.error})" if info.error else ""))

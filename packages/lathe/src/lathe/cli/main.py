@@ -1,0 +1,74 @@
+"""The ``lathe`` command group. Heavy libraries are imported inside commands, so ``--help`` is fast."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from lathe.__about__ import __version__
+from lathe.errors import LatheError
+
+set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config key (dotted for nested keys: diffusion.eps=1e-3, datasets.0.path=x).",
+)
+config_argument = click.argument("config", type=click.Path(dir_okay=False))
+
+
+class LatheGroup(click.Group):
+    """Adds the commands of installed plugins (``lathe_register_commands``) when first needed."""
+
+    _plugins_added = False
+
+    def _add_plugin_commands(self) -> None:
+        if self._plugins_added:
+            return
+        self._plugins_added = True
+        from lathe.plugins import Plugins, describe_all
+
+        for info in describe_all():
+            if info.module is not None and hasattr(info.module, "lathe_register_commands"):
+                try:
+                    Plugins([info]).call("lathe_register_commands", cli=self)
+                except LatheError:
+                    continue
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands:
+            self._add_plugin_commands()
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugin_commands()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=LatheGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lathe")
+def cli() -> None:
+    """Fine-tune large language models from one YAML file."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: user errors print one clear message and exit 2, never a traceback."""
+    from lathe.cli import commands  # noqa: F401  (registers the core commands on `cli`)
+
+    try:
+        return cli.main(args=argv, prog_name="lathe", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except LatheError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

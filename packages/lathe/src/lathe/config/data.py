@@ -1,0 +1,48 @@
+"""Dataset, prompt-format, length and packing keys."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from lathe.config.base import ConfigModel
+from lathe.config.fields import data_field
+
+
+class DatasetConfig(ConfigModel):
+    """One entry of ``datasets`` / ``test_datasets``.
+
+    Keys beyond these belong to the prompt strategy named by ``type``, which
+    validates them itself (so a plugin's strategy can take its own keys).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    path: str
+    type: str | dict[str, Any] | None = None
+    ds_type: Literal["json", "jsonl", "parquet", "csv", "arrow", "text"] | None = None
+    data_files: str | list[str] | None = None
+    split: str = "train"
+    name: str | None = None
+    revision: str | None = None
+    shards: int | None = Field(None, ge=1)
+    shards_idx: int | None = Field(None, ge=0)
+
+
+class DataSection(ConfigModel):
+    datasets: list[DatasetConfig] = data_field(default_factory=list)
+    test_datasets: list[DatasetConfig] | None = data_field()
+    val_set_size: float = data_field(0.0, ge=0, description="Fraction (<1) or number of rows held out for eval.")
+    dataset_prepared_path: str | None = Field(None, description="Folder of the prepared-dataset cache.")
+    dataset_processes: int | None = Field(None, ge=1)
+    shuffle_merged_datasets: bool = data_field(True)
+    chat_template: str | None = data_field(description="tokenizer_default, or a built-in: chatml, llama3, qwen, mistral, gemma, phi, jinja.")
+    chat_template_jinja: str | None = data_field()
+    default_system_message: str | None = data_field()
+    sequence_len: int = data_field(2048, ge=8)
+    sample_packing: bool = data_field(False)
+    eval_sample_packing: bool | None = data_field()
+    pad_to_sequence_len: bool = False
+    train_on_inputs: bool = data_field(False)
+    excess_length_strategy: Literal["drop", "truncate", "raise"] = data_field("drop")

@@ -1,0 +1,255 @@
+"""Reading a YAML config, applying ``--set`` overrides, and validating it into a typed object."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from lathe.config.compat import remap
+from lathe.config.schema import CoreConfig, config_class, field_owners
+from lathe.errors import LatheError
+
+if TYPE_CHECKING:
+    from lathe.plugins import Plugins
+
+Lines = dict[tuple[Any, ...], int]
+
+
+class ConfigError(LatheError):
+    """The config is invalid; the message has one line per problem."""
+
+    def __init__(self, source: str, problems: Sequence[str]):
+        self.problems = list(problems)
+        super().__init__(f"invalid config {source}:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def read_yaml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Lines]:
+    """Parse the YAML file into a dict, with the line of every key path."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LatheError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LatheError(f"cannot read config file {path}: {exc}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise LatheError(f"{path}{where}: malformed YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise LatheError(f"{path}: the config must be a mapping of keys to values, not {type(data).__name__}")
+    lines: Lines = {}
+    _collect_lines(node, (), lines)
+    return data, lines
+
+
+def _collect_lines(node: yaml.Node | None, path: tuple[Any, ...], out: Lines) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            sub = (*path, key_node.value)
+            out[sub] = key_node.start_mark.line + 1
+            _collect_lines(value_node, sub, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[(*path, i)] = item.start_mark.line + 1
+            _collect_lines(item, (*path, i), out)
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Apply ``key=value`` overrides; dotted keys reach nested blocks and list items (``datasets.0.path``)."""
+    data = dict(data)
+    for item in overrides:
+        if "=" not in item:
+            raise LatheError(f"--set {item!r}: expected key=value")
+        key, _, text = item.partition("=")
+        try:
+            value = yaml.safe_load(text) if text else None
+        except yaml.YAMLError:
+            value = text
+        parts = key.strip().split(".")
+        target: Any = data
+        for i, part in enumerate(parts[:-1]):
+            nxt = _child(target, part, key)
+            if nxt is None:
+                nxt = {}
+                _assign(target, part, nxt, key)
+            elif isinstance(nxt, dict):
+                nxt = dict(nxt)
+                _assign(target, part, nxt, key)
+            elif isinstance(nxt, list):
+                nxt = list(nxt)
+                _assign(target, part, nxt, key)
+            else:
+                raise LatheError(f"--set {key}: {'.'.join(parts[: i + 1])} is not a mapping or list")
+            target = nxt
+        _assign(target, parts[-1], value, key)
+    return data
+
+
+def _child(target: Any, part: str, key: str) -> Any:
+    if isinstance(target, list):
+        return target[_index(target, part, key)]
+    return target.get(part)
+
+
+def _assign(target: Any, part: str, value: Any, key: str) -> None:
+    if isinstance(target, list):
+        target[_index(target, part, key)] = value
+    else:
+        target[part] = value
+
+
+def _index(target: list[Any], part: str, key: str) -> int:
+    if not part.isdigit() or int(part) >= len(target):
+        raise LatheError(f"--set {key}: {part!r} is not an index of a list of {len(target)}")
+    return int(part)
+
+
+def _fmt_loc(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _model_at(root: type[BaseModel], loc: Sequence[Any]) -> type[BaseModel] | None:
+    """The pydantic model that owns the last key of ``loc`` (for did-you-mean lists)."""
+    model: Any = root
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return None
+        model = _unwrap_model(field.annotation)
+        if model is None:
+            return None
+    return model
+
+
+def _unwrap_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _unwrap_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def describe_errors(
+    exc: ValidationError,
+    schema: type[BaseModel],
+    lines: Lines,
+    plugin_keys: Mapping[str, str],
+) -> list[str]:
+    """One line per problem: key path, line, what was given, what is allowed, a did-you-mean."""
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+        key = _fmt_loc(loc) or "(top level)"
+        line = lines.get(loc)
+        where = f" (line {line})" if line else ""
+        kind = err["type"]
+        given = err.get("input")
+        if kind == "extra_forbidden":
+            leaf = str(loc[-1])
+            if len(loc) == 1 and leaf in plugin_keys:
+                problems.append(
+                    f"{key}{where}: this key belongs to plugin {plugin_keys[leaf]!r}, which is not enabled; "
+                    f"add it to `plugins:` (plugins: [{plugin_keys[leaf]}])"
+                )
+                continue
+            owner = _model_at(schema, loc)
+            known = list(owner.model_fields) if owner else []
+            close = difflib.get_close_matches(leaf, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(f"{key}{where}: unknown key{hint}")
+        elif kind == "missing":
+            problems.append(f"{key}{where}: required key is missing")
+        elif kind in ("literal_error", "enum"):
+            allowed = err.get("ctx", {}).get("expected", "")
+            close = difflib.get_close_matches(str(given), [a.strip(" '") for a in allowed.replace(" or ", ",").split(",")], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(f"{key}{where}: {given!r} is not allowed; expected {allowed}{hint}")
+        elif kind == "value_error" and not loc:
+            problems.append(err["msg"].removeprefix("Value error, "))
+        else:
+            shown = f"given {given!r}: " if given is not None and not isinstance(given, dict | list) else ""
+            problems.append(f"{key}{where}: {shown}{err['msg'].removeprefix('Value error, ')}")
+    return problems
+
+
+def validate(
+    data: Mapping[str, Any],
+    plugins: Plugins,
+    *,
+    source: str = "",
+    lines: Lines | None = None,
+) -> CoreConfig:
+    """Validate raw config data against core + enabled plugins' schema, then run plugins' checks."""
+    models = [(p, m) for p, m in plugins.answers("lathe_config_model") if m is not None]
+    schema = config_class(models)
+    data = remap(dict(data))
+    try:
+        cfg = schema.model_validate(data)
+    except ValidationError as exc:
+        unknown_top = [e["loc"][0] for e in exc.errors() if e["type"] == "extra_forbidden" and len(e["loc"]) == 1]
+        plugin_keys = keys_of_other_plugins(plugins.names) if unknown_top else {}
+        raise ConfigError(source, describe_errors(exc, schema, lines or {}, plugin_keys)) from None
+    problems = plugins.call("lathe_validate_config", cfg=cfg)
+    if problems:
+        raise ConfigError(source, problems)
+    return cfg
+
+
+def keys_of_other_plugins(enabled: Sequence[str]) -> dict[str, str]:
+    """Config keys of installed plugins that this run does not enable (key → plugin name)."""
+    from lathe.plugins import Plugins, describe_all
+
+    out: dict[str, str] = {}
+    for info in describe_all():
+        if info.module is None or info.name in enabled:
+            continue
+        try:
+            single = Plugins([info])
+            for _, model in single.answers("lathe_config_model"):
+                if model is not None:
+                    out.update(dict.fromkeys(model.model_fields, info.name))
+        except Exception:  # a broken plugin is reported by `lathe plugins`, not here
+            continue
+    return out
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    overrides: Iterable[str] = (),
+    plugins: Plugins | None = None,
+) -> tuple[CoreConfig, Plugins]:
+    """Read, override, discover the enabled plugins, and validate: the whole front of a run."""
+    from lathe.plugins import Plugins
+
+    data, lines = read_yaml(path)
+    data = apply_overrides(data, overrides)
+    if plugins is None:
+        names = data.get("plugins") or []
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ConfigError(str(path), [f"plugins (line {lines.get(('plugins',), '?')}): expected a list of plugin names"])
+        plugins = Plugins.load(names)
+    cfg = validate(data, plugins, source=str(path), lines=lines)
+    return cfg, plugins
+
+
+__all__ = ["ConfigError", "apply_overrides", "field_owners", "load_config", "read_yaml", "validate"]

@@ -1,0 +1,50 @@
+"""Model, tokenizer, precision and attention keys."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from lathe.config.base import ConfigModel
+from lathe.config.fields import data_field
+
+AttnImplementation = Literal[
+    "eager", "sdpa", "flex_attention", "flash_attention_2", "flash_attention_3"
+]
+
+
+class ModelSection(ConfigModel):
+    base_model: str = Field(description="Local path or hub id of the model to fine-tune.")
+    base_model_config: str | None = Field(None, description="Take the model config from here instead.")
+    tokenizer_config: str | None = data_field(description="Take the tokenizer from here instead.")
+    tokenizer_type: str | None = Field(None, description="Tokenizer class name (informational; AutoTokenizer is used).")
+    model_type: str | None = Field(None, description="Model class name (informational; AutoModelForCausalLM is used).")
+    tokenizer_use_fast: bool = data_field(True)
+    trust_remote_code: bool = Field(False, description="Run code shipped with the model. Off unless set.")
+    revision_of_model: str | None = None
+    random_init_weights: bool = Field(False, description="Build the model from its config with random weights.")
+    overrides_of_model_config: dict[str, Any] | None = Field(None, description="Keys set on the model config before building (e.g. rope_scaling).")
+    special_tokens: dict[str, str] | None = data_field(description="bos_token, eos_token, pad_token, unk_token to set.")
+    tokens: list[str] | None = data_field(description="Tokens to add to the vocabulary (embeddings are resized).")
+    allow_pickle_weights: bool = Field(False, description="Allow loading .bin (pickle) weights; safetensors only otherwise.")
+
+    bf16: bool | Literal["auto"] | None = Field("auto", description="Train in bfloat16; auto picks it where the hardware supports it.")
+    fp16: bool | None = None
+    tf32: bool | None = None
+
+    attn_implementation: AttnImplementation | None = Field(None, description="Attention backend; default sdpa.")
+    flash_attention: bool | None = Field(None, description="Axolotl's switch for attn_implementation: flash_attention_2.")
+    sdp_attention: bool | None = Field(None, description="Axolotl's switch for attn_implementation: sdpa.")
+    flex_attention: bool | None = Field(None, description="Axolotl's switch for attn_implementation: flex_attention.")
+    eager_attention: bool | None = None
+
+    gradient_checkpointing: bool | Literal["offload"] = False
+    gradient_checkpointing_kwargs: dict[str, Any] | None = None
+    activation_offloading: bool = Field(False, description="Offload saved activations to CPU during the forward pass.")
+
+    load_in_8bit: bool = False
+    load_in_4bit: bool = False
+    bnb_4bit_quant_type: Literal["nf4", "fp4"] = "nf4"
+    bnb_4bit_use_double_quant: bool = True
+    bnb_4bit_compute_dtype: Literal["bfloat16", "float16", "float32"] | None = None

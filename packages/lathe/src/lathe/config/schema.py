@@ -1,0 +1,98 @@
+"""The core config (all sections) and the per-run schema that adds enabled plugins' fields."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, create_model, model_validator
+
+from lathe.config.adapter import AdapterSection
+from lathe.config.data import DataSection
+from lathe.config.distributed import DistributedSection
+from lathe.config.model import ModelSection
+from lathe.config.tracking import TrackingSection
+from lathe.config.training import TrainingSection
+from lathe.errors import LatheError
+
+_ATTN_SWITCHES = {
+    "flash_attention": "flash_attention_2",
+    "sdp_attention": "sdpa",
+    "flex_attention": "flex_attention",
+    "eager_attention": "eager",
+}
+
+
+class CoreConfig(
+    ModelSection, DataSection, AdapterSection, TrainingSection, DistributedSection, TrackingSection
+):
+    """Every key the core understands. Plugins' fields are merged in by :func:`config_class`."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _attention_switches(cls, data: Any) -> Any:
+        """Axolotl's boolean switches (``flash_attention: true``) choose ``attn_implementation``."""
+        if not isinstance(data, dict):
+            return data
+        chosen = [impl for key, impl in _ATTN_SWITCHES.items() if data.get(key)]
+        explicit = data.get("attn_implementation")
+        if len(set(chosen)) > 1:
+            raise ValueError(f"choose one attention backend; these are all set: {', '.join(sorted(set(chosen)))}")
+        if chosen and explicit and explicit != chosen[0]:
+            raise ValueError(f"attn_implementation: {explicit} contradicts the switch for {chosen[0]}")
+        if chosen and not explicit:
+            data = {**data, "attn_implementation": chosen[0]}
+        return data
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> CoreConfig:
+        has_eval = bool(self.val_set_size) or bool(self.test_datasets)
+        if self.early_stopping_patience and not has_eval:
+            raise ValueError("early_stopping_patience needs an eval set: set val_set_size or test_datasets")
+        if (self.eval_steps or self.evals_per_epoch) and not has_eval:
+            raise ValueError("eval_steps/evals_per_epoch need an eval set: set val_set_size or test_datasets")
+        if self.eval_steps and self.evals_per_epoch:
+            raise ValueError("set eval_steps or evals_per_epoch, not both")
+        if self.save_steps and self.saves_per_epoch:
+            raise ValueError("set save_steps or saves_per_epoch, not both")
+        if self.warmup_steps is not None and self.warmup_ratio is not None:
+            raise ValueError("set warmup_steps or warmup_ratio, not both")
+        if self.adapter == "qlora" and not self.load_in_4bit:
+            raise ValueError("adapter: qlora needs load_in_4bit: true")
+        if self.load_in_4bit and self.load_in_8bit:
+            raise ValueError("set load_in_4bit or load_in_8bit, not both")
+        if self.bf16 is True and self.fp16:
+            raise ValueError("set bf16 or fp16, not both")
+        if self.lora_model_dir and not self.adapter:
+            raise ValueError("lora_model_dir needs adapter: lora or qlora")
+        if self.early_stopping_patience and self.save_steps and self.eval_steps and self.save_steps % self.eval_steps:
+            raise ValueError("early_stopping_patience needs save_steps to be a multiple of eval_steps")
+        if not self.datasets:
+            raise ValueError("datasets: at least one dataset is needed")
+        return self
+
+
+Config = CoreConfig
+"""The type every hook receives. At run time it is the class :func:`config_class` built."""
+
+
+def field_owners(models: Sequence[tuple[str, type[BaseModel]]]) -> dict[str, str]:
+    """Map each field to who defines it ("core" or a plugin), failing on a field defined twice."""
+    owners = {name: "core" for name in CoreConfig.model_fields}
+    for plugin, model in models:
+        for name in model.model_fields:
+            if name in owners:
+                raise LatheError(
+                    f"config key {name!r} is defined by both {owners[name]!r} and plugin {plugin!r}"
+                )
+            owners[name] = plugin
+    return owners
+
+
+def config_class(models: Sequence[tuple[str, type[BaseModel]]]) -> type[CoreConfig]:
+    """The run's config class: the core sections plus each enabled plugin's model."""
+    if not models:
+        return CoreConfig
+    field_owners(models)
+    bases = (CoreConfig, *(m for _, m in models))
+    return create_model("Config", __base__=bases)  # type: ignore[call-overload,no-any-return]

@@ -1,0 +1,28 @@
+"""Experiment tracking, hub and plugin keys."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from lathe.config.base import ConfigModel
+from lathe.config.fields import secret_field
+
+
+class TrackingSection(ConfigModel):
+    plugins: list[str] = Field(default_factory=list, description="Plugins to enable, by name.")
+    use_tensorboard: bool = False
+    wandb_project: str | None = None
+    wandb_entity: str | None = None
+    wandb_name: str | None = None
+    wandb_run_id: str | None = None
+    wandb_mode: Literal["online", "offline", "disabled"] | None = None
+    wandb_log_model: str | None = None
+    wandb_api_key: str | None = secret_field(description="Prefer the WANDB_API_KEY environment variable.")
+    mlflow_experiment_name: str | None = None
+    mlflow_tracking_uri: str | None = None
+    mlflow_run_name: str | None = None
+    hub_model_id: str | None = None
+    hub_token: str | None = secret_field(description="Prefer the HF_TOKEN environment variable.")
+    hf_use_auth_token: bool | None = None

@@ -1,0 +1,191 @@
+"""The plugin contract: every hook lathe calls, when it fires, and how answers combine.
+
+A plugin is a module of functions decorated with ``lathe.hookimpl`` whose names are
+the specs below. A function may accept any subset of a spec's arguments.
+
+Every hook is marked with one of three combine rules (DESIGN.md §3):
+
+- **all**: every implementation runs; list results are concatenated.
+- **merge**: dict results are merged; two plugins setting one key is an error
+  naming both.
+- **exclusive**: at most one plugin may answer (return non-None); two answers is
+  an error naming both.
+
+``cfg`` is always the validated, frozen config object (core fields plus the fields
+of every enabled plugin), never a dict.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+    import torch
+    from pydantic import BaseModel
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainerCallback
+
+    from lathe.config import Config
+    from lathe.data.strategies import PromptStrategy
+
+PROJECT = "lathe"
+Combine = Literal["all", "merge", "exclusive"]
+F = TypeVar("F")
+
+_hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+def spec(combine: Combine):
+    """Declare a hook spec together with its combine rule."""
+
+    def mark(func: F) -> F:
+        func.combine = combine  # type: ignore[attr-defined]
+        return _hookspec(func)
+
+    return mark
+
+
+# --- configuration ---------------------------------------------------------------
+
+
+@spec("merge")
+def lathe_config_model() -> type[BaseModel] | None:
+    """Return the pydantic model whose fields this plugin adds to the config.
+
+    Fires when the schema is built, before the YAML is validated. Fields are flat
+    (``grokfast_alpha``) or one nested block (``diffusion:``). Two plugins (or a plugin
+    and the core) defining the same field is an error naming both.
+    """
+
+
+@spec("all")
+def lathe_validate_config(cfg: Config) -> list[str] | None:
+    """Return problems with the validated config that only this plugin can judge.
+
+    Fires after schema validation, before any data or model is loaded. Each string
+    is one problem and should name the key. All plugins' problems are reported
+    together.
+    """
+
+
+# --- data ------------------------------------------------------------------------
+
+
+@spec("merge")
+def lathe_prompt_strategies() -> dict[str, type[PromptStrategy]] | None:
+    """Return prompt strategies by dataset ``type`` name (``{"kd.chat_template": ...}``).
+
+    Fires when the strategy registry is built. A name already taken by the core
+    or another plugin is an error naming both.
+    """
+
+
+# --- model -----------------------------------------------------------------------
+
+
+@spec("all")
+def lathe_pre_model_load(cfg: Config) -> None:
+    """Fires before the tokenizer and model are loaded (patch model classes here)."""
+
+
+@spec("all")
+def lathe_post_tokenizer_load(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Fires after the tokenizer is loaded and its special tokens are set.
+
+    Add tokens here (e.g. a mask token); the model's embeddings are resized to the
+    tokenizer after this hook.
+    """
+
+
+@spec("all")
+def lathe_post_model_build(cfg: Config, model: PreTrainedModel) -> None:
+    """Fires after the base model is built, before adapters are attached."""
+
+
+@spec("all")
+def lathe_pre_adapter_load(cfg: Config, model: PreTrainedModel) -> None:
+    """Fires before a LoRA/QLoRA adapter is attached (only when ``adapter`` is set)."""
+
+
+@spec("all")
+def lathe_post_adapter_load(cfg: Config, model: torch.nn.Module) -> None:
+    """Fires after the adapter is attached (only when ``adapter`` is set)."""
+
+
+@spec("all")
+def lathe_post_model_load(
+    cfg: Config, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase
+) -> None:
+    """Fires when the model is complete (adapters attached, parameters frozen).
+
+    Freeze or unfreeze parameters here.
+    """
+
+
+# --- trainer ---------------------------------------------------------------------
+
+
+@spec("exclusive")
+def lathe_trainer_cls(cfg: Config) -> type[Trainer] | None:
+    """Return a ``transformers.Trainer`` subclass to train with instead of lathe's."""
+
+
+@spec("merge")
+def lathe_training_args(cfg: Config) -> dict[str, Any] | None:
+    """Return ``TrainingArguments`` overrides (keyword → value)."""
+
+
+@spec("exclusive")
+def lathe_collator(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> Any | None:
+    """Return the data collator that turns rows into batches."""
+
+
+@spec("exclusive")
+def lathe_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer | None:
+    """Return the optimizer to use instead of the one ``optimizer`` names."""
+
+
+@spec("exclusive")
+def lathe_lr_scheduler(
+    cfg: Config, optimizer: torch.optim.Optimizer, num_training_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """Return the LR scheduler to use instead of the one ``lr_scheduler`` names."""
+
+
+@spec("all")
+def lathe_callbacks(cfg: Config) -> list[TrainerCallback] | None:
+    """Return trainer callbacks; every plugin's lists are concatenated."""
+
+
+@spec("all")
+def lathe_post_trainer_create(cfg: Config, trainer: Trainer) -> None:
+    """Fires after the trainer is constructed, before ``train()``."""
+
+
+@spec("all")
+def lathe_post_train(cfg: Config, model: torch.nn.Module) -> None:
+    """Fires after training ended and the outputs were saved."""
+
+
+@spec("all")
+def lathe_post_train_unload(cfg: Config) -> None:
+    """Fires last, also after a failed run: undo every patch this plugin made."""
+
+
+# --- inference and commands ------------------------------------------------------
+
+
+@spec("exclusive")
+def lathe_generate(
+    cfg: Config, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, prompt: str
+) -> str | None:
+    """Return the completion of ``prompt`` when this plugin's model generates differently
+    (e.g. by iterative unmasking). ``lathe inference`` uses it instead of ``generate``."""
+
+
+@spec("all")
+def lathe_register_commands(cli: click.Group) -> None:
+    """Add subcommands to the ``lathe`` command. Fires when the CLI is built."""
