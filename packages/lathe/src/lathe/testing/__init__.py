@@ -1,0 +1,25 @@
+"""Public helpers for lathe's tests and for plugin authors: everything offline and tiny.
+
+- :func:`tiny_tokenizer` – a byte-level BPE tokenizer trained here, with a ChatML template.
+- :func:`tiny_model` / :func:`write_tiny_model` – Llama, Qwen2 and Qwen2-MoE shaped models.
+- :func:`alpaca_rows`, :func:`chat_rows`, :func:`text_rows`, :func:`write_jsonl` – datasets.
+- :func:`base_config` / :func:`run_training` – a short training from a config dict.
+"""
+
+from lathe.testing.data import alpaca_rows, chat_rows, text_rows, write_jsonl
+from lathe.testing.models import tiny_model, write_tiny_model
+from lathe.testing.run import base_config, run_training
+from lathe.testing.tokenizer import CHATML_TEMPLATE, tiny_tokenizer
+
+__all__ = [
+    "CHATML_TEMPLATE",
+    "alpaca_rows",
+    "base_config",
+    "chat_rows",
+    "run_training",
+    "text_rows",
+    "tiny_model",
+    "tiny_tokenizer",
+    "write_jsonl",
+    "write_tiny_model",
+]

@@ -1,0 +1,65 @@
+"""Tiny causal LMs in the shapes of real families, built from a config with random weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+Arch = Literal["llama", "qwen2", "qwen2_moe"]
+
+
+def tiny_model_config(arch: Arch = "llama", vocab_size: int = 512, **overrides: Any):  # type: ignore[no-untyped-def]
+    """A few-thousand-parameter config: 2 layers, hidden 64, 4 heads (2 KV heads)."""
+    import transformers
+
+    common: dict[str, Any] = dict(
+        vocab_size=vocab_size,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=False,
+    )
+    if arch == "llama":
+        cls = transformers.LlamaConfig
+    elif arch == "qwen2":
+        cls = transformers.Qwen2Config
+    elif arch == "qwen2_moe":
+        cls = transformers.Qwen2MoeConfig
+        common.update(
+            num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+            shared_expert_intermediate_size=64, decoder_sparse_step=1, output_router_logits=False,
+        )
+    else:
+        raise ValueError(f"unknown tiny architecture {arch!r}; use llama, qwen2 or qwen2_moe")
+    common.update(overrides)
+    return cls(**common)
+
+
+def tiny_model(arch: Arch = "llama", tokenizer: Any = None, seed: int = 0, **overrides: Any):  # type: ignore[no-untyped-def]
+    """A randomly initialised model (float32) whose vocabulary matches ``tokenizer``."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    vocab = len(tokenizer) if tokenizer is not None else 512
+    cfg = tiny_model_config(arch, vocab_size=vocab, **overrides)
+    if tokenizer is not None:
+        cfg.pad_token_id = tokenizer.pad_token_id
+        cfg.eos_token_id = tokenizer.eos_token_id
+        cfg.bos_token_id = tokenizer.bos_token_id
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+
+
+def write_tiny_model(path: str | Path, arch: Arch = "llama", seed: int = 0, **tokenizer_kwargs: Any) -> Path:
+    """Save a tiny model and its tokenizer to ``path`` (safetensors); usable as ``base_model``."""
+    from lathe.testing.tokenizer import tiny_tokenizer
+
+    path = Path(path)
+    tok = tiny_tokenizer(**tokenizer_kwargs)
+    model = tiny_model(arch, tok, seed=seed)
+    model.save_pretrained(path, safe_serialization=True)
+    tok.save_pretrained(path)
+    return path
