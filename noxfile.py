@@ -24,8 +24,7 @@ def _install(session: nox.Session, *packages: str) -> None:
     session.install(TORCH)
     args: list[str] = []
     for name in packages:
-        extra = "[test]" if name != "lathe" or name == packages[-1] else ""
-        args += ["-e", f"packages/{name}{extra}"]
+        args += ["-e", f"packages/{name}[test]"]
     session.install(*args)
 
 

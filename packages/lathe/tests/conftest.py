@@ -1,0 +1,24 @@
+"""Shared fixtures: one tiny model + tokenizer per test session, written once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from lathe.testing.models import write_tiny_model
+
+    return write_tiny_model(tmp_path_factory.mktemp("tiny-llama"), "llama")
+
+
+@pytest.fixture(scope="session")
+def tokenizer():  # type: ignore[no-untyped-def]
+    from lathe.testing import tiny_tokenizer
+
+    return tiny_tokenizer()
