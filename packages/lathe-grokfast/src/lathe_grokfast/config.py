@@ -1,8 +1,7 @@
 """The keys lathe-grokfast adds to the config."""
 
-from pydantic import Field
-
 from lathe.config import ConfigModel
+from pydantic import Field
 
 
 class GrokfastConfig(ConfigModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lathe.hookspecs import hookimpl
+
 from lathe_grokfast.config import GrokfastConfig
 
 

@@ -103,9 +103,9 @@ def _check_core_range(ep: metadata.EntryPoint) -> str | None:
         return None
     for line in ep.dist.requires or []:
         req = Requirement(line)
-        if req.name == "lathe" and req.marker is None and req.specifier:
-            if not req.specifier.contains(Version(core_version), prereleases=True):
-                return f"it requires lathe{req.specifier}, but lathe {core_version} is installed"
+        wrong = req.specifier and not req.specifier.contains(Version(core_version), prereleases=True)
+        if req.name == "lathe" and req.marker is None and wrong:
+            return f"it requires lathe{req.specifier}, but lathe {core_version} is installed"
     return None
 
 

@@ -8,10 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-_WORDS = (
-    "red green blue cat dog bird tree river stone cloud apple bread water light night "
-    "small large quick slow warm cold seven three north south open close"
-).split()
+_WORDS = ["red", "green", "blue", "cat", "dog", "bird", "tree", "river", "stone", "cloud", "apple", "bread", "water", "light", "night", "small", "large", "quick", "slow", "warm", "cold", "seven", "three", "north", "south", "open", "close"]
 
 
 def _phrase(rng: random.Random, lo: int, hi: int) -> str:

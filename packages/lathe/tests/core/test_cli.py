@@ -1,0 +1,95 @@
+"""The `lathe` command as a user meets it: clean messages, non-zero exits, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.core.fakeplugins import make_dist
+
+
+def lathe(*args: str, env_path: Path | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = dict(os.environ)
+    if env_path is not None:
+        env["PYTHONPATH"] = f"{env_path}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    return subprocess.run([sys.executable, "-m", "lathe", *args], capture_output=True, text=True, env=env)
+
+
+def _cfg(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "cfg.yaml"
+    path.write_text("base_model: m\ndatasets:\n  - path: d.jsonl\n    type: alpaca\n" + extra)
+    return path
+
+
+def test_validate_ok_and_overrides(tmp_path: Path) -> None:
+    result = lathe("config", "validate", str(_cfg(tmp_path)), "--set", "learning_rate=1e-4")
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("learning_rat: 1\n", "did you mean 'learning_rate'"),
+        ("plugins: [nonexistent]\n", '"nonexistent"'),
+        ("sequence_len: [\n", "malformed YAML"),
+        ("micro_batch_size: 0\n", "micro_batch_size (line 5)"),
+    ],
+)
+def test_bad_config_exits_2_without_traceback(tmp_path: Path, extra: str, expected: str) -> None:
+    result = lathe("config", "validate", str(_cfg(tmp_path, extra)))
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    result = lathe("train", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 2 and "config file not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_plugins_lists_broken_ones_and_the_rest(plugin_dir: Path) -> None:
+    make_dist(plugin_dir, "fake-broken", "broken", "fake_broken", "import not_a_module_xyz")
+    result = lathe("plugins", "--json", env_path=plugin_dir)
+    assert result.returncode == 0, result.stderr
+    listed = {p["name"]: p for p in json.loads(result.stdout)}
+    assert "No module named 'not_a_module_xyz'" in listed["broken"]["error"]
+    assert listed["broken"]["distribution"] == "fake-broken"
+
+
+def test_schema_is_json_schema_of_core() -> None:
+    result = lathe("config", "schema")
+    schema = json.loads(result.stdout)
+    assert "learning_rate" in schema["properties"]
+    assert schema["additionalProperties"] is False
+
+
+def test_help_does_not_import_torch() -> None:
+    code = "import sys\nfrom lathe.cli.main import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    assert out.strip().splitlines()[-1] == "False False"
+
+
+def test_plugin_commands_are_added(plugin_dir: Path) -> None:
+    code = '''
+import click
+from lathe.hookspecs import hookimpl
+
+@hookimpl
+def lathe_register_commands(cli):
+    @cli.command("hello")
+    def hello():
+        """Say hello."""
+        click.echo("hello from plugin")
+'''
+    make_dist(plugin_dir, "fake-cmd", "cmd", "fake_cmd", code)
+    result = lathe("hello", env_path=plugin_dir)
+    assert result.returncode == 0, result.stderr
+    assert "hello from plugin" in result.stdout
