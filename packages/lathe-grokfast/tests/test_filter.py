@@ -1,6 +1,7 @@
 """The EMA filter itself, on a parameter whose gradients we set by hand."""
 
 import torch
+
 from lathe_grokfast.filter import GrokfastEMA
 
 

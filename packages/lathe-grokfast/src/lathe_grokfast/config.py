@@ -1,7 +1,8 @@
 """The keys lathe-grokfast adds to the config."""
 
-from lathe.config import ConfigModel
 from pydantic import Field
+
+from lathe.config import ConfigModel
 
 
 class GrokfastConfig(ConfigModel):

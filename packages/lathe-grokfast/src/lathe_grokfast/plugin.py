@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from lathe.hookspecs import hookimpl
-
 from lathe_grokfast.config import GrokfastConfig
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from lathe.config import (
     ConfigError,
     apply_overrides,

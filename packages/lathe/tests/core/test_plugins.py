@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from lathe.config import ConfigError, validate
 from lathe.plugins import PluginError, Plugins, canonical_name, describe_all
-
 from tests.core.fakeplugins import GOOD, make_dist
 
 BASE = {"base_model": "m", "datasets": [{"path": "d.jsonl", "type": "alpaca"}]}

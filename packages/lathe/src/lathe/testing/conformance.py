@@ -93,6 +93,11 @@ class PluginConformance:
         else:
             raise AssertionError("the plugin's keys were accepted without enabling it")
 
+    def test_import_is_light(self) -> None:
+        from lathe.plugins import installed_entry_points
+
+        check_import_is_light(installed_entry_points()[self.plugin_name].value)
+
     def test_listed_by_lathe_plugins(self) -> None:
         from click.testing import CliRunner
 
@@ -112,3 +117,17 @@ class PluginConformance:
         after = _library_functions()
         changed = [k for k, v in before.items() if after.get(k, v) != v]
         assert not changed, f"library code still patched after the run: {changed[:5]}"
+
+
+def _imports_after(module: str) -> set[str]:
+    import subprocess
+
+    code = f"import sys, importlib\nimportlib.import_module({module!r})\nprint(' '.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def check_import_is_light(module: str) -> None:
+    """A plugin module must not import torch/transformers at import time (keeps `lathe --help` fast)."""
+    heavy = {"torch", "transformers", "datasets"} & _imports_after(module)
+    assert not heavy, f"importing {module} imports {sorted(heavy)}; import them inside hooks"
