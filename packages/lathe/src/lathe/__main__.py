@@ -1,3 +1,4 @@
 from lathe.cli.main import main
+
 if __name__ == "__main__":
     main()
