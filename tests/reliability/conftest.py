@@ -1,0 +1,68 @@
+"""Helpers for reliability tests: a tiny model on disk, config writing, and running `lathe`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from lathe.testing import write_tiny_model
+
+    return write_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+class Workspace:
+    """A folder holding one run: its config, data files and outputs."""
+
+    def __init__(self, root: Path, model_dir: Path):
+        self.root = root
+        self.model_dir = model_dir
+
+    def config(self, **overrides: Any) -> Path:
+        from lathe.testing import alpaca_rows, write_jsonl
+
+        data = self.root / "data.jsonl"
+        if not data.exists():
+            write_jsonl(alpaca_rows(24), data)
+        cfg: dict[str, Any] = {
+            "base_model": str(self.model_dir),
+            "datasets": [{"path": str(data), "type": "alpaca"}],
+            "sequence_len": 128,
+            "micro_batch_size": 4,
+            "max_steps": 3,
+            "learning_rate": 1e-3,
+            "bf16": False,
+            "output_dir": str(self.root / "out"),
+            "dataset_prepared_path": str(self.root / "prepared"),
+            "save_steps": 1,
+        }
+        cfg.update(overrides)
+        path = self.root / "cfg.yaml"
+        path.write_text(yaml.safe_dump({k: v for k, v in cfg.items() if v is not None}))
+        return path
+
+    def lathe(self, *args: str, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+        full_env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **(env or {})}
+        return subprocess.run([sys.executable, "-m", "lathe", *args], capture_output=True, text=True,
+                              env=full_env, cwd=self.root, timeout=timeout)
+
+
+@pytest.fixture
+def ws(tmp_path: Path, model_dir: Path) -> Workspace:
+    return Workspace(tmp_path, model_dir)
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess[str], *expected: str) -> None:
+    """Non-zero exit, no traceback, and every expected fragment in the message."""
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    for fragment in expected:
+        assert fragment in result.stderr, f"{fragment!r} not in:\n{result.stderr}"
