@@ -112,3 +112,10 @@ def test_resolved_config_written_with_secrets_redacted(tmp_path: Path) -> None:
     saved = yaml.safe_load(text)
     assert saved["hub_token"] == "***" and saved["lathe_version"]
     assert saved["learning_rate"] == cfg.learning_rate  # defaults are resolved
+
+
+def test_secrets_are_refused_on_the_command_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "base_model: m\ndatasets:\n  - path: d.jsonl\n    type: alpaca\n")
+    with pytest.raises(LatheError, match="secrets on the command line") as info:
+        load_config(path, ["hub_token=hf_abc123"])
+    assert "hf_abc123" not in str(info.value)

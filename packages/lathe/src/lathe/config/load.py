@@ -256,6 +256,20 @@ def keys_of_other_plugins(enabled: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def refuse_secret_overrides(overrides: Iterable[str]) -> None:
+    """Secrets on the command line show in process lists and shell history: refuse them."""
+    from lathe.config.save import is_secret_key, secret_keys
+
+    marked = secret_keys(CoreConfig)
+    for item in overrides:
+        key = item.partition("=")[0].strip().split(".")[-1]
+        if key in marked or is_secret_key(key):
+            raise LatheError(
+                f"--set {key}=...: secrets on the command line are visible to other users in process "
+                "lists; put it in the environment (e.g. HF_TOKEN, WANDB_API_KEY) or in the config file"
+            )
+
+
 def load_config(
     path: str | os.PathLike[str],
     overrides: Iterable[str] = (),
@@ -265,6 +279,7 @@ def load_config(
     from lathe.plugins import Plugins
 
     data, lines = read_yaml(path)
+    refuse_secret_overrides(overrides)
     data = apply_overrides(data, overrides)
     if plugins is None:
         names = data.get("plugins") or []

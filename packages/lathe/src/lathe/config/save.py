@@ -26,12 +26,17 @@ def secret_keys(model: type[BaseModel]) -> set[str]:
     return marked
 
 
+def is_secret_key(key: object) -> bool:
+    """Keys named like secrets (``hub_token``, ``api_key``…), whatever model they are in."""
+    return isinstance(key, str) and bool(_SECRET_NAME.search(key))
+
+
 def redact(value: Any, marked: set[str] = frozenset()) -> Any:  # type: ignore[assignment]
     """Replace secret values (marked fields, or keys named like secrets) with ``***``."""
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            is_secret = k in marked or (isinstance(k, str) and _SECRET_NAME.search(k) and isinstance(v, str))
+            is_secret = k in marked or (is_secret_key(k) and isinstance(v, str))
             out[k] = REDACTED if is_secret and v not in (None, "") else redact(v)
         return out
     if isinstance(value, list):
