@@ -66,3 +66,55 @@ def assert_clean_failure(result: subprocess.CompletedProcess[str], *expected: st
     assert "Traceback" not in result.stderr, result.stderr
     for fragment in expected:
         assert fragment in result.stderr, f"{fragment!r} not in:\n{result.stderr}"
+
+
+KILLER = '''
+import os
+import signal
+
+from lathe.hookspecs import hookimpl
+
+
+def _die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@hookimpl
+def lathe_callbacks(cfg):
+    from transformers import TrainerCallback
+
+    step = int(os.environ.get("LATHE_TEST_KILL_AFTER_SAVE", "0"))
+
+    class KillAfterSave(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.global_step == step:
+                _die()
+
+    return [KillAfterSave()]
+
+
+@hookimpl
+def lathe_post_trainer_create(cfg, trainer):
+    step = int(os.environ.get("LATHE_TEST_KILL_DURING_SAVE", "0"))
+    original = trainer._save_optimizer_and_scheduler
+
+    def save_then_die(output_dir):
+        if trainer.state.global_step == step:
+            _die()  # the model weights of this checkpoint are written, the rest is not
+        return original(output_dir)
+
+    trainer._save_optimizer_and_scheduler = save_then_die
+'''
+
+
+@pytest.fixture
+def killer_path(tmp_path: Path) -> Path:
+    """A folder holding an installed test plugin `killer` (put it on PYTHONPATH)."""
+    root = tmp_path / "killer-site"
+    root.mkdir()
+    (root / "lathe_test_killer.py").write_text(KILLER)
+    info = root / "lathe_test_killer-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lathe-test-killer\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[lathe.plugins]\nkiller = lathe_test_killer\n")
+    return root
