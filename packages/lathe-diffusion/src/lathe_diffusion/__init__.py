@@ -1,0 +1,1 @@
+"""LLaDA-style masked diffusion language modelling: bidirectional training and iterative unmasking."""
