@@ -1,0 +1,13 @@
+"""The key lathe-densemixer adds to the config (Axolotl's name)."""
+
+from pydantic import Field
+
+from lathe.config import ConfigModel
+
+
+class DenseMixerConfig(ConfigModel):
+    dense_mixer: bool = Field(
+        False,
+        description="Give MoE routers the straight-through gradient of all experts (DenseMixer); "
+        "the forward pass is unchanged, each step computes every expert on every token.",
+    )
