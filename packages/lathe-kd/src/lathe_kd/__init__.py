@@ -1,0 +1,1 @@
+"""Knowledge distillation from a teacher's top-k logprobs stored in the dataset."""
