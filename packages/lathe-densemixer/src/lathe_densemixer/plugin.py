@@ -8,11 +8,13 @@ Runs are told apart by the identity of their config object.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lathe.hookspecs import hookimpl
 from lathe_densemixer.config import DenseMixerConfig
-from lathe_densemixer.moe_blocks import DenseMixerHooks
+
+if TYPE_CHECKING:
+    from lathe_densemixer.moe_blocks import DenseMixerHooks
 
 log = logging.getLogger(__name__)
 

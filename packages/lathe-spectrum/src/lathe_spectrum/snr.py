@@ -62,7 +62,8 @@ def matrix_snr(weight: torch.Tensor) -> float:
     if weight.ndim != 2:
         raise ValueError(f"matrix_snr takes a 2-D weight, got shape {tuple(weight.shape)}")
     n, m = max(weight.shape), min(weight.shape)
-    s = torch.linalg.svdvals(weight.detach().float())
+    device = "cuda" if torch.cuda.is_available() else weight.device  # SVD is far faster on a GPU
+    s = torch.linalg.svdvals(weight.detach().to(device, torch.float32)).cpu()
     edge = noise_edge(s, n, m)
     signal = float(s[s > edge].sum())
     noise = float(s[s <= edge].sum())
