@@ -1,0 +1,1 @@
+"""Tokenizer and model loading, attention backend, adapters (LoRA/QLoRA)."""

@@ -1,0 +1,217 @@
+"""Building the causal LM a run trains: config, precision, attention, weights, vocabulary.
+
+Hook order (DESIGN.md §2): ``lathe_pre_model_load`` → build → ``lathe_post_model_build``
+→ adapters (``lathe_pre_adapter_load`` / ``lathe_post_adapter_load``) →
+``lathe_post_model_load``. The tokenizer is loaded by :mod:`lathe.models.tokenizer`
+before this runs (so plugins' added tokens are already in it).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from lathe.errors import LatheError
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+    from lathe.config import Config
+    from lathe.plugins import Plugins
+
+
+def _note(message: str) -> None:
+    print(f"lathe: {message}", file=sys.stderr)
+
+
+def bf16_supported() -> bool:
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def use_bf16(cfg: Config) -> bool:
+    """``bf16: auto`` means bf16 where the hardware supports it, float32 elsewhere."""
+    if cfg.bf16 == "auto":
+        return not cfg.fp16 and bf16_supported()
+    return bool(cfg.bf16)
+
+
+def weights_dtype(cfg: Config) -> torch.dtype:
+    """The dtype the weights are loaded in.
+
+    bf16 → bfloat16 weights. fp16 keeps trainable (full fine-tune) weights in float32
+    and lets autocast run the matmuls in half precision, since fp16 master weights
+    cannot be unscaled; a frozen base under an adapter is loaded in float16.
+    """
+    if use_bf16(cfg):
+        return torch.bfloat16
+    if cfg.fp16:
+        return torch.float16 if cfg.adapter else torch.float32
+    return torch.float32
+
+
+def attention_backend(cfg: Config) -> str:
+    """The attention implementation to build with; flash attention falls back to sdpa."""
+    from transformers.utils import is_flash_attn_2_available, is_flash_attn_3_available
+
+    wanted = cfg.attn_implementation or "sdpa"
+    available = {
+        "flash_attention_2": is_flash_attn_2_available,
+        "flash_attention_3": is_flash_attn_3_available,
+    }
+    if wanted in available and not available[wanted]():
+        package = "flash-attn" if wanted == "flash_attention_2" else "flash-attn-3 (flash_attn_interface)"
+        _note(
+            f"attn_implementation: {wanted} is unavailable here ({package} not installed or no "
+            "supported GPU); falling back to sdpa"
+        )
+        return "sdpa"
+    if wanted == "flex_attention" and not hasattr(torch.nn.attention, "flex_attention"):
+        raise LatheError("attn_implementation: flex_attention needs torch >= 2.5 with torch.nn.attention.flex_attention")
+    return wanted
+
+
+def model_config(cfg: Config) -> PretrainedConfig:
+    """AutoConfig from ``base_model_config`` (or ``base_model``) with the config overrides applied."""
+    from transformers import AutoConfig
+
+    source = cfg.base_model_config or cfg.base_model
+    try:
+        config = AutoConfig.from_pretrained(
+            source, trust_remote_code=cfg.trust_remote_code, revision=cfg.revision_of_model
+        )
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc) and not cfg.trust_remote_code:
+            raise LatheError(
+                f"base_model {source!r} ships its own code; set trust_remote_code: true to run it "
+                "(only for models you trust)"
+            ) from exc
+        raise LatheError(f"base_model_config/base_model {source!r}: {exc}") from exc
+    except OSError as exc:
+        raise LatheError(f"base_model {source!r}: no model config found ({exc})") from exc
+    for key, value in (cfg.overrides_of_model_config or {}).items():
+        if not hasattr(config, key):
+            _note(f"overrides_of_model_config: {key!r} is not a field of {type(config).__name__}; setting it anyway")
+        setattr(config, key, value)
+    return config
+
+
+def quantization_config(cfg: Config) -> Any:
+    """A bitsandbytes config for ``load_in_4bit`` / ``load_in_8bit``, or None."""
+    if not (cfg.load_in_4bit or cfg.load_in_8bit):
+        return None
+    key = "load_in_4bit" if cfg.load_in_4bit else "load_in_8bit"
+    if not torch.cuda.is_available():
+        raise LatheError(f"{key}: true (adapter: {cfg.adapter}) needs a CUDA GPU for bitsandbytes; none is available")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as exc:
+        raise LatheError(f"{key}: true needs bitsandbytes: pip install bitsandbytes") from exc
+    from transformers import BitsAndBytesConfig
+
+    if cfg.load_in_8bit:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    compute = cfg.bnb_4bit_compute_dtype or ("bfloat16" if use_bf16(cfg) else "float16" if cfg.fp16 else "float32")
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=cfg.bnb_4bit_quant_type,
+        bnb_4bit_use_double_quant=cfg.bnb_4bit_use_double_quant,
+        bnb_4bit_compute_dtype=getattr(torch, compute),
+    )
+
+
+def build_model(cfg: Config, config: PretrainedConfig) -> PreTrainedModel:
+    """Random weights from the config, or the pretrained weights (safetensors unless allowed)."""
+    from transformers import AutoModelForCausalLM
+
+    dtype = weights_dtype(cfg)
+    attn = attention_backend(cfg)
+    if cfg.random_init_weights:
+        torch.manual_seed(cfg.seed)
+        return AutoModelForCausalLM.from_config(
+            config, dtype=dtype, attn_implementation=attn, trust_remote_code=cfg.trust_remote_code
+        )
+    kwargs: dict[str, Any] = dict(
+        config=config,
+        dtype=dtype,
+        attn_implementation=attn,
+        trust_remote_code=cfg.trust_remote_code,
+        use_safetensors=None if cfg.allow_pickle_weights else True,
+        revision=cfg.revision_of_model,
+    )
+    quant = quantization_config(cfg)
+    if quant is not None:
+        kwargs.update(quantization_config=quant, device_map={"": torch.cuda.current_device()})
+    try:
+        return AutoModelForCausalLM.from_pretrained(cfg.base_model, **kwargs)
+    except OSError as exc:
+        hint = "" if cfg.allow_pickle_weights else (
+            " (only safetensors weights are loaded; set allow_pickle_weights: true for .bin files you trust)"
+        )
+        raise LatheError(f"base_model {cfg.base_model!r}: could not load weights: {exc}{hint}") from exc
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc):
+            raise LatheError(f"base_model {cfg.base_model!r} needs trust_remote_code: true") from exc
+        raise
+
+
+@torch.no_grad()
+def resize_embeddings(model: PreTrainedModel, vocab: int) -> int:
+    """Grow input (and untied output) embeddings to ``vocab`` rows; new rows are the mean
+    of the old ones. Returns the number of rows added (the vocabulary never shrinks)."""
+    old = model.get_input_embeddings().weight.shape[0]
+    if vocab <= old:
+        return 0
+    model.resize_token_embeddings(vocab, mean_resizing=False)
+    for module in {id(m): m for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m is not None}.values():
+        weight = module.weight
+        weight[old:] = weight[:old].float().mean(dim=0).to(weight.dtype)
+    return vocab - old
+
+
+def set_special_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+    for name in ("pad_token_id", "eos_token_id", "bos_token_id"):
+        value = getattr(tokenizer, name)
+        if value is not None:
+            setattr(model.config, name, value)
+            if getattr(model, "generation_config", None) is not None:
+                setattr(model.generation_config, name, value)
+
+
+def activation_offloading(cfg: Config) -> bool:
+    return cfg.activation_offloading or cfg.gradient_checkpointing == "offload"
+
+
+def enable_gradient_checkpointing(cfg: Config, model: PreTrainedModel) -> None:
+    if not cfg.gradient_checkpointing:
+        return
+    kwargs = {"use_reentrant": False, **(cfg.gradient_checkpointing_kwargs or {})}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.20
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    model.config.use_cache = False
+    if cfg.adapter:
+        # With a frozen base the embedding output has no grad, which reentrant checkpointing needs.
+        model.enable_input_require_grads()
+
+
+def load_model(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: Plugins) -> torch.nn.Module:
+    """The model to train: built, resized to the tokenizer, adapters attached, hooks fired."""
+    from lathe.models.adapters import attach_adapter
+
+    plugins.call("lathe_pre_model_load", cfg=cfg)
+    model = build_model(cfg, model_config(cfg))
+    added = resize_embeddings(model, len(tokenizer))
+    if added:
+        _note(f"resized the embeddings by {added} rows to the tokenizer's {len(tokenizer)} tokens")
+    set_special_token_ids(model, tokenizer)
+    plugins.call("lathe_post_model_build", cfg=cfg, model=model)
+    enable_gradient_checkpointing(cfg, model)
+    if cfg.adapter:
+        plugins.call("lathe_pre_adapter_load", cfg=cfg, model=model)
+        model = attach_adapter(cfg, model, new_tokens=added > 0 or bool(cfg.tokens))
+        plugins.call("lathe_post_adapter_load", cfg=cfg, model=model)
+    plugins.call("lathe_post_model_load", cfg=cfg, model=model, tokenizer=tokenizer)
+    return model

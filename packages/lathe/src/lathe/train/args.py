@@ -1,0 +1,165 @@
+"""``transformers.TrainingArguments`` from the config: batch geometry, optimisation,
+eval/save cadence, logging destinations, then ``training_args_extra`` and plugins' overrides."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from lathe.errors import LatheError
+from lathe.models.loading import use_bf16
+
+if TYPE_CHECKING:
+    from transformers import TrainingArguments
+
+    from lathe.config import Config
+    from lathe.plugins import Plugins
+
+# lathe/Axolotl optimizer names → TrainingArguments.optim
+OPTIMIZERS = {
+    "adamw_torch": "adamw_torch",
+    "adamw_torch_fused": "adamw_torch_fused",
+    "sgd": "sgd",
+    "adafactor": "adafactor",
+    "adamw_8bit": "adamw_bnb_8bit",
+    "paged_adamw_8bit": "paged_adamw_8bit",
+}
+
+
+def steps_per_epoch(cfg: Config, train_rows: int) -> int:
+    return max(1, math.ceil(train_rows / (cfg.micro_batch_size * cfg.gradient_accumulation_steps)))
+
+
+def _every(steps: int | None, per_epoch: int | None, epoch_steps: int) -> int | None:
+    """A step interval from ``*_steps`` or from ``*s_per_epoch``."""
+    if steps:
+        return steps
+    if per_epoch:
+        return max(1, epoch_steps // per_epoch)
+    return None
+
+
+def optimizer_name(cfg: Config) -> str:
+    if cfg.optimizer in ("adamw_8bit", "paged_adamw_8bit"):
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError as exc:
+            raise LatheError(f"optimizer: {cfg.optimizer} needs bitsandbytes: pip install bitsandbytes") from exc
+    return OPTIMIZERS[cfg.optimizer]
+
+
+def scheduler(cfg: Config) -> tuple[str, dict[str, Any]]:
+    """(lr_scheduler_type, lr_scheduler_kwargs). Cosine with ``cosine_min_lr_ratio`` decays
+    to ``ratio × learning_rate`` instead of 0."""
+    if cfg.lr_scheduler == "cosine" and cfg.cosine_min_lr_ratio:
+        return "cosine_with_min_lr", {"min_lr_rate": cfg.cosine_min_lr_ratio}
+    return cfg.lr_scheduler, {}
+
+
+def report_to(cfg: Config) -> list[str]:
+    """Experiment trackers named by the config; their settings go to the env vars they read."""
+    targets = []
+    if cfg.use_tensorboard:
+        targets.append("tensorboard")
+    if cfg.wandb_project:
+        targets.append("wandb")
+        for key, var in (("wandb_project", "WANDB_PROJECT"), ("wandb_entity", "WANDB_ENTITY"),
+                         ("wandb_name", "WANDB_NAME"), ("wandb_run_id", "WANDB_RUN_ID"),
+                         ("wandb_mode", "WANDB_MODE"), ("wandb_log_model", "WANDB_LOG_MODEL"),
+                         ("wandb_api_key", "WANDB_API_KEY")):
+            value = getattr(cfg, key)
+            if value:
+                os.environ[var] = str(value)
+    if cfg.mlflow_experiment_name:
+        targets.append("mlflow")
+        os.environ["MLFLOW_EXPERIMENT_NAME"] = cfg.mlflow_experiment_name
+        if cfg.mlflow_tracking_uri:
+            os.environ["MLFLOW_TRACKING_URI"] = cfg.mlflow_tracking_uri
+        if cfg.mlflow_run_name:
+            os.environ["MLFLOW_RUN_NAME"] = cfg.mlflow_run_name
+    return targets or ["none"]
+
+
+def training_arguments_dict(cfg: Config, train_rows: int, has_eval: bool) -> dict[str, Any]:
+    """Keyword arguments of ``TrainingArguments`` the config implies (before overrides)."""
+    epoch_steps = steps_per_epoch(cfg, train_rows)
+    sched, sched_kwargs = scheduler(cfg)
+    warmup: float = 0
+    if cfg.warmup_steps is not None:
+        warmup = cfg.warmup_steps
+    elif cfg.warmup_ratio is not None:
+        warmup = cfg.warmup_ratio
+    kwargs: dict[str, Any] = dict(
+        output_dir=cfg.output_dir,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        per_device_train_batch_size=cfg.micro_batch_size,
+        per_device_eval_batch_size=cfg.eval_batch_size or cfg.micro_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        num_train_epochs=cfg.num_epochs,
+        max_steps=cfg.max_steps or -1,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm or 0.0,
+        optim=optimizer_name(cfg),
+        lr_scheduler_type=sched,
+        lr_scheduler_kwargs=sched_kwargs,
+        warmup_steps=warmup,
+        logging_steps=cfg.logging_steps,
+        logging_first_step=True,
+        report_to=report_to(cfg),
+        bf16=use_bf16(cfg),
+        fp16=bool(cfg.fp16),
+        group_by_length=cfg.group_by_length,
+        dataloader_num_workers=cfg.dataloader_num_workers,
+        dataloader_pin_memory=torch.cuda.is_available() if cfg.dataloader_pin_memory is None else cfg.dataloader_pin_memory,
+        remove_unused_columns=False,
+        save_safetensors=True,
+        disable_tqdm=False,
+    )
+    for key, value in (("adam_beta1", cfg.adam_beta1), ("adam_beta2", cfg.adam_beta2), ("adam_epsilon", cfg.adam_epsilon)):
+        if value is not None:
+            kwargs[key] = value
+    if cfg.tf32 and torch.cuda.is_available():
+        kwargs["tf32"] = True
+    if cfg.gradient_checkpointing:
+        kwargs["gradient_checkpointing"] = False  # enabled on the model by lathe.models (with its kwargs)
+
+    eval_every = _every(cfg.eval_steps, cfg.evals_per_epoch, epoch_steps) if has_eval else None
+    if eval_every:
+        kwargs.update(eval_strategy="steps", eval_steps=eval_every)
+    save_every = _every(cfg.save_steps, cfg.saves_per_epoch, epoch_steps)
+    if save_every:
+        kwargs.update(save_strategy="steps", save_steps=save_every)
+    else:
+        kwargs["save_strategy"] = "epoch"
+    if cfg.save_total_limit:
+        kwargs["save_total_limit"] = cfg.save_total_limit
+    if cfg.early_stopping_patience:
+        if not eval_every:
+            raise LatheError("early_stopping_patience needs evaluation: set eval_steps or evals_per_epoch")
+        if not save_every:
+            kwargs.update(save_strategy="steps", save_steps=eval_every)
+        elif save_every % eval_every:
+            raise LatheError(
+                f"early_stopping_patience: the save interval ({save_every}) must be a multiple of the eval interval ({eval_every})"
+            )
+        kwargs.update(load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False)
+    return kwargs
+
+
+def build_training_arguments(cfg: Config, plugins: Plugins, train_rows: int, has_eval: bool) -> TrainingArguments:
+    from transformers import TrainingArguments
+
+    kwargs = training_arguments_dict(cfg, train_rows, has_eval)
+    kwargs.update(cfg.training_args_extra or {})
+    kwargs.update(plugins.call("lathe_training_args", cfg=cfg))
+    try:
+        return TrainingArguments(**kwargs)
+    except TypeError as exc:
+        raise LatheError(f"training_args_extra: {exc}") from exc
+    except ValueError as exc:
+        raise LatheError(f"training arguments: {exc}") from exc

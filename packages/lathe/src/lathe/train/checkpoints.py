@@ -1,0 +1,81 @@
+"""Where checkpoints are written and found, and the final save in the Hugging Face layout.
+
+Every checkpoint goes through :func:`write_checkpoint`, which stages it and only
+moves a complete one into ``output_dir`` (:mod:`lathe.train.checkpoint_io`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lathe.errors import LatheError
+from lathe.train.checkpoint_io import (
+    latest_complete_checkpoint,
+    remove_stale_staging,
+    staged_checkpoint,
+)
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase, Trainer
+
+    from lathe.config import Config
+
+
+def resume_checkpoint(cfg: Config) -> str | None:
+    """The checkpoint to resume from: ``resume_from_checkpoint``, or with
+    ``auto_resume_from_checkpoints`` the newest complete one in ``output_dir``."""
+    run_dir = Path(cfg.output_dir)
+    remove_stale_staging(run_dir)
+    if cfg.resume_from_checkpoint:
+        path = Path(cfg.resume_from_checkpoint)
+        if not path.is_dir():
+            raise LatheError(f"resume_from_checkpoint: {path} is not a folder")
+        if not (path / "trainer_state.json").is_file():
+            raise LatheError(f"resume_from_checkpoint: {path} is not a complete checkpoint (no trainer_state.json)")
+        found: Path | None = path
+    elif cfg.auto_resume_from_checkpoints:
+        found = latest_complete_checkpoint(run_dir)
+    else:
+        return None
+    if found is not None:
+        print(f"lathe: resuming from {found}", file=sys.stderr)
+    return str(found) if found is not None else None
+
+
+def write_checkpoint(trainer: Trainer, step: int, save: Callable[[], None]) -> Path:
+    """Run ``save`` (the trainer's own checkpoint writer) into a staging folder, then publish
+    ``output_dir/checkpoint-<step>`` once complete, and apply ``save_total_limit``."""
+    from transformers.trainer_utils import rotate_checkpoints
+
+    run_dir = Path(trainer.args.output_dir)
+    with staged_checkpoint(run_dir, step) as staging:
+        trainer.lathe_staging_dir = str(staging)  # type: ignore[attr-defined]
+        try:
+            save()
+        finally:
+            trainer.lathe_staging_dir = None  # type: ignore[attr-defined]
+    best = trainer.state.best_model_checkpoint
+    if best and best.startswith(str(staging)):
+        trainer.state.best_model_checkpoint = str(run_dir / Path(best).name)
+    if trainer.args.should_save:
+        rotate_checkpoints(
+            output_dir=str(run_dir),
+            save_total_limit=trainer.args.save_total_limit,
+            best_model_checkpoint=trainer.state.best_model_checkpoint,
+        )
+    return run_dir / f"checkpoint-{step}"
+
+
+def save_outputs(trainer: Trainer, cfg: Config, tokenizer: PreTrainedTokenizerBase) -> Path:
+    """The finished model in ``output_dir``: weights (full model or adapter) as safetensors,
+    the model config, the tokenizer with its chat template, and the resolved lathe config."""
+    from lathe.config.save import save_resolved
+
+    out = Path(cfg.output_dir)
+    trainer.save_model(str(out))
+    tokenizer.save_pretrained(str(out))
+    save_resolved(cfg, out)
+    return out

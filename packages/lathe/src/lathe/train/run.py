@@ -1,0 +1,142 @@
+"""``lathe train`` and ``lathe evaluate``: the whole run, through the plugin contract.
+
+Order (DESIGN.md §2): pre_model_load → tokenizer (post_tokenizer_load) → data →
+model (post_model_build, adapters, post_model_load) → trainer (trainer_cls,
+training_args, collator, optimizer, callbacks; post_trainer_create) → train() →
+save → post_train, and post_train_unload always, also when the run fails.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lathe.errors import LatheError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase, Trainer
+
+    from lathe.config import Config
+    from lathe.plugins import Plugins
+
+
+@dataclass
+class TrainResult:
+    """What a finished run hands back (``lathe.testing.run_training`` returns it)."""
+
+    output_dir: Path
+    metrics: dict[str, float]
+    losses: list[float] = field(default_factory=list)
+    trainer: Trainer | None = None
+
+
+def build_trainer(
+    cfg: Config, plugins: Plugins, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, train_data: Any, eval_data: Any
+) -> Trainer:
+    """The trainer for this run: class, arguments, collator, optimizer and callbacks from the
+    config, each replaceable by the hook of the same name."""
+    from transformers import EarlyStoppingCallback
+
+    from lathe.models.loading import activation_offloading
+    from lathe.train.args import build_training_arguments
+    from lathe.train.guards import GracefulInterrupt, NonFiniteGuard
+    from lathe.train.trainer import trainer_class
+
+    args = build_training_arguments(cfg, plugins, len(train_data), eval_data is not None)
+    collator = plugins.call("lathe_collator", cfg=cfg, tokenizer=tokenizer)
+    if collator is None:
+        from lathe.data.collate import build_collator
+
+        collator = build_collator(cfg, tokenizer)
+    optimizer = plugins.call("lathe_optimizer", cfg=cfg, model=model)
+    callbacks: list[Any] = [NonFiniteGuard(cfg.nan_policy), GracefulInterrupt()]
+    if cfg.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    callbacks += plugins.call("lathe_callbacks", cfg=cfg)
+    cls = trainer_class(plugins.call("lathe_trainer_cls", cfg=cfg))
+    trainer = cls(
+        model=model,
+        args=args,
+        train_dataset=train_data,
+        eval_dataset=eval_data,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        optimizers=(optimizer, None),
+    )
+    trainer.lathe_cfg = cfg  # type: ignore[attr-defined]
+    trainer.lathe_plugins = plugins  # type: ignore[attr-defined]
+    trainer.lathe_offload_activations = activation_offloading(cfg)  # type: ignore[attr-defined]
+    return trainer
+
+
+def _report_data(report: Any) -> None:
+    if report is not None:
+        print(f"lathe: data: {report}", file=sys.stderr)
+
+
+def train(cfg: Config, plugins: Plugins) -> TrainResult:
+    """Fine-tune the model ``cfg`` describes and save it to ``output_dir``."""
+    from lathe.data.prepare import prepare_datasets
+    from transformers import set_seed
+
+    from lathe.config.save import save_resolved
+    from lathe.models.loading import load_model
+    from lathe.models.tokenizer import load_tokenizer
+    from lathe.train.checkpoints import resume_checkpoint, save_outputs
+    from lathe.train.output_dir import check_output_dir
+
+    try:
+        out = check_output_dir(cfg)
+        resume = resume_checkpoint(cfg)
+        save_resolved(cfg, out)
+        set_seed(cfg.seed)
+        plugins.call("lathe_pre_model_load", cfg=cfg)
+        tokenizer = load_tokenizer(cfg, plugins)
+        data = prepare_datasets(cfg, tokenizer, plugins)
+        _report_data(getattr(data, "report", None))
+        model = load_model(cfg, tokenizer, plugins)
+        trainer = build_trainer(cfg, plugins, model, tokenizer, data.train, data.eval)
+        plugins.call("lathe_post_trainer_create", cfg=cfg, trainer=trainer)
+        result = trainer.train(resume_from_checkpoint=resume)
+        metrics = dict(result.metrics)
+        if data.eval is not None:
+            metrics.update(_with_perplexity(trainer.evaluate()))
+        save_outputs(trainer, cfg, tokenizer)
+        plugins.call("lathe_post_train", cfg=cfg, model=trainer.model)
+        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        print(f"lathe: saved to {out}", file=sys.stderr)
+        return TrainResult(output_dir=out, metrics=metrics, losses=losses, trainer=trainer)
+    finally:
+        plugins.call("lathe_post_train_unload", cfg=cfg)
+
+
+def _with_perplexity(metrics: dict[str, float]) -> dict[str, float]:
+    loss = metrics.get("eval_loss")
+    if loss is not None:
+        metrics["eval_perplexity"] = math.exp(min(loss, 700.0))
+    return metrics
+
+
+def evaluate(cfg: Config, plugins: Plugins) -> dict[str, float]:
+    """Eval loss and perplexity of the trained model in ``output_dir`` on the config's eval set."""
+    from lathe.data.prepare import prepare_datasets
+
+    from lathe.models.trained import load_trained
+
+    try:
+        model, tokenizer = load_trained(cfg, plugins)
+        data = prepare_datasets(cfg, tokenizer, plugins)
+        if data.eval is None:
+            raise LatheError("evaluate needs an eval set: set val_set_size or test_datasets")
+        trainer = build_trainer(cfg, plugins, model, tokenizer, data.train, data.eval)
+        metrics = _with_perplexity(trainer.evaluate())
+    finally:
+        plugins.call("lathe_post_train_unload", cfg=cfg)
+    print(f"eval_loss: {metrics['eval_loss']:.4f}  perplexity: {metrics['eval_perplexity']:.3f}  "
+          f"({len(data.eval)} rows)")
+    return metrics

@@ -1,0 +1,106 @@
+"""lathe's behaviour on top of a ``transformers.Trainer`` (lathe's own, or the one a plugin
+answers with ``lathe_trainer_cls``): token throughput, activation offloading, the
+scheduler hook and staged checkpoints.
+
+Loss normalisation: the Trainer counts the trained tokens (labels ≠ −100, after the
+causal shift) over every micro-batch of one optimizer step and passes that count to
+the model's loss as ``num_items_in_batch``, so each micro-batch contributes
+``sum of token losses / trained tokens of the whole accumulated batch``. The loss
+and gradients are then the same for 4 micro-batches of 1 as for 1 micro-batch of 4.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import TYPE_CHECKING, Any
+
+import torch
+from transformers import Trainer
+
+from lathe.train.checkpoints import write_checkpoint
+
+if TYPE_CHECKING:
+    from lathe.config import Config
+    from lathe.plugins import Plugins
+
+
+def count_tokens(inputs: dict[str, Any]) -> tuple[int, int]:
+    """(all real tokens, trained tokens) of one micro-batch; padding is not a token."""
+    ids = inputs["input_ids"]
+    mask = inputs.get("attention_mask")
+    total = int(mask.sum()) if mask is not None and mask.dim() == 2 else ids.numel()
+    labels = inputs.get("labels")
+    trained = int((labels[..., 1:] != -100).sum()) if labels is not None else total
+    return total, trained
+
+
+class LatheTrainerMixin:
+    """Mixed in front of the chosen Trainer class (see :func:`trainer_class`)."""
+
+    lathe_cfg: Config
+    lathe_plugins: Plugins
+    lathe_staging_dir: str | None = None
+    lathe_offload_activations: bool = False
+
+    def _lathe_counters(self) -> dict[str, float]:
+        if not hasattr(self, "_lathe_tokens"):
+            self._lathe_tokens = {"all": 0.0, "trained": 0.0, "since": time.perf_counter()}
+        return self._lathe_tokens
+
+    def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:
+        counters = self._lathe_counters()
+        total, trained = count_tokens(inputs)
+        counters["all"] += total
+        counters["trained"] += trained
+        offload = (
+            torch.autograd.graph.save_on_cpu(pin_memory=torch.cuda.is_available())
+            if self.lathe_offload_activations
+            else contextlib.nullcontext()
+        )
+        with offload:
+            return super().training_step(model, inputs, num_items_in_batch)  # type: ignore[misc]
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs:
+            counters = self._lathe_counters()
+            now = time.perf_counter()
+            elapsed = max(now - counters["since"], 1e-9)
+            logs["tokens_per_second"] = round(counters["all"] / elapsed, 1)
+            logs["trained_tokens_per_second"] = round(counters["trained"] / elapsed, 1)
+            counters.update(all=0.0, trained=0.0, since=now)
+        super().log(logs, start_time)  # type: ignore[misc]
+
+    def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None) -> Any:
+        if self.lr_scheduler is None:  # type: ignore[has-type]
+            answer = self.lathe_plugins.call(
+                "lathe_lr_scheduler",
+                cfg=self.lathe_cfg,
+                optimizer=optimizer if optimizer is not None else self.optimizer,  # type: ignore[attr-defined]
+                num_training_steps=num_training_steps,
+            )
+            if answer is not None:
+                self.lr_scheduler = answer
+        return super().create_scheduler(num_training_steps, optimizer)  # type: ignore[misc]
+
+    def _get_output_dir(self, trial: Any) -> str:
+        if self.lathe_staging_dir is not None:
+            return self.lathe_staging_dir
+        return super()._get_output_dir(trial)  # type: ignore[misc,no-any-return]
+
+    def _save_checkpoint(self, model: torch.nn.Module, trial: Any) -> None:
+        step = self.state.global_step  # type: ignore[attr-defined]
+        write_checkpoint(self, step, lambda: super(LatheTrainerMixin, self)._save_checkpoint(model, trial))  # type: ignore[arg-type,misc]
+
+
+class LatheTrainer(LatheTrainerMixin, Trainer):
+    """lathe's trainer when no plugin supplies one."""
+
+
+def trainer_class(plugin_cls: type[Trainer] | None) -> type[Trainer]:
+    """lathe's trainer, or the plugin's class with lathe's behaviour mixed in front."""
+    if plugin_cls is None:
+        return LatheTrainer
+    if issubclass(plugin_cls, LatheTrainerMixin):
+        return plugin_cls
+    return type(f"Lathe{plugin_cls.__name__}", (LatheTrainerMixin, plugin_cls), {})
