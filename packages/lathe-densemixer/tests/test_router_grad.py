@@ -123,3 +123,19 @@ def test_whole_tiny_qwen2_moe_model_forward_unchanged() -> None:
 def test_model_without_moe_block_is_a_clear_error() -> None:
     with pytest.raises(LatheError, match=r"dense_mixer: true, but LlamaForCausalLM has no mixture-of-experts block"):
         attach(tiny_model("llama"))
+
+
+def test_gradient_checkpointing_gives_the_same_router_gradient() -> None:
+    ids = torch.randint(0, 512, (2, 12), generator=torch.Generator().manual_seed(0))
+    grads = []
+    for checkpointing in (False, True):
+        model = tiny_model("qwen2_moe")
+        model.train()
+        if checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        hooks = attach(model)
+        model(input_ids=ids, labels=ids).loss.backward()
+        hooks.remove()
+        grads.append([layer.mlp.gate.weight.grad for layer in model.model.layers])
+    for plain, checkpointed in zip(*grads, strict=True):
+        torch.testing.assert_close(checkpointed, plain, rtol=1e-5, atol=1e-7)

@@ -1,0 +1,37 @@
+"""The plugin conformance suite, and the config snippets of docs/plugins/densemixer.md."""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lathe.config import validate
+from lathe.plugins import Plugins
+from lathe.testing import base_config
+from lathe.testing.conformance import PluginConformance
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "plugins" / "densemixer.md"
+
+
+class TestDenseMixerConformance(PluginConformance):
+    plugin_name = "densemixer"
+    distribution = "lathe-densemixer"
+    config_snippet = "plugins: [densemixer]\ndense_mixer: true\n"
+    arch = "qwen2_moe"
+
+
+def _yaml_blocks() -> list[str]:
+    return re.findall(r"```yaml\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+
+
+def test_docs_have_a_config_snippet() -> None:
+    assert _yaml_blocks()
+
+
+@pytest.mark.parametrize("snippet", _yaml_blocks())
+def test_documented_snippet_validates(snippet: str, tmp_path: Path) -> None:
+    data = {**base_config(tmp_path, arch="qwen2_moe"), **yaml.safe_load(snippet)}
+    cfg = validate(data, Plugins.load(data["plugins"]))
+    for key, value in yaml.safe_load(snippet).items():
+        assert getattr(cfg, key) == value
