@@ -186,6 +186,17 @@ def lathe_generate(
     (e.g. by iterative unmasking). ``lathe inference`` uses it instead of ``generate``."""
 
 
+@spec("merge")
+def lathe_inference_commands(cfg: Config) -> dict[str, Any] | None:
+    """Return ``lathe inference`` line commands by name (``{"complete": fn}`` adds ``:complete``).
+
+    Fires when inference starts. A prompt line ``:name rest`` (typed, or given with
+    ``--prompt``) calls ``fn(model, tokenizer, rest)`` on the raw text, without the
+    prompt format, and prints the string it returns. Two plugins adding one name is an
+    error naming both.
+    """
+
+
 @spec("all")
 def lathe_register_commands(cli: click.Group) -> None:
     """Add subcommands to the ``lathe`` command. Fires when the CLI is built."""

@@ -37,7 +37,7 @@ def format_prompt(cfg: Config, plugins: Plugins, tokenizer: PreTrainedTokenizerB
         strategy.tokenize({options["field_instruction"]: prompt, options["field_output"]: out})["input_ids"]
         for out in ("a", "b")
     )
-    shared = next((i for i, (x, y) in enumerate(zip(first, second)) if x != y), min(len(first), len(second)))
+    shared = next((i for i, (x, y) in enumerate(zip(first, second, strict=False)) if x != y), min(len(first), len(second)))
     return tokenizer.decode(first[:shared])  # type: ignore[no-any-return]
 
 
@@ -95,8 +95,15 @@ def run_inference(
             return []
         messages: list[dict[str, str]] = []
         answers = []
+        commands = plugins.call("lathe_inference_commands", cfg=cfg)
 
         def answer(user: str) -> str:
+            name, _, rest = user[1:].partition(" ")
+            if user.startswith(":") and name in commands:
+                reply = str(commands[name](model, tokenizer, rest))
+                print(reply, flush=True)
+                answers.append(reply)
+                return reply
             if chat:
                 messages.append({"role": "user", "content": user})
                 text = chat_prompt(tokenizer, messages)
@@ -112,6 +119,8 @@ def run_inference(
             answer(prompt)
             return answers
         print("lathe inference: type a prompt and Enter; Ctrl-D or 'exit' quits.", file=sys.stderr)
+        if commands:
+            print(f"commands: {', '.join(':' + c for c in sorted(commands))}", file=sys.stderr)
         while True:
             try:
                 line = input("> ")
