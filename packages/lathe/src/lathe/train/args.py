@@ -113,11 +113,10 @@ def training_arguments_dict(cfg: Config, train_rows: int, has_eval: bool) -> dic
         report_to=report_to(cfg),
         bf16=use_bf16(cfg),
         fp16=bool(cfg.fp16),
-        group_by_length=cfg.group_by_length,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         dataloader_num_workers=cfg.dataloader_num_workers,
         dataloader_pin_memory=torch.cuda.is_available() if cfg.dataloader_pin_memory is None else cfg.dataloader_pin_memory,
         remove_unused_columns=False,
-        save_safetensors=True,
         disable_tqdm=False,
     )
     for key, value in (("adam_beta1", cfg.adam_beta1), ("adam_beta2", cfg.adam_beta2), ("adam_epsilon", cfg.adam_epsilon)):
