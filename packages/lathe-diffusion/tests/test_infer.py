@@ -8,16 +8,7 @@ from lathe.plugins import Plugins
 from lathe.testing import tiny_model, tiny_tokenizer
 from lathe_diffusion import plugin
 from lathe_diffusion.config import DiffusionSection
-from lathe_diffusion.infer import complete_prompt, parse_command
-
-
-def test_parse_commands() -> None:
-    assert parse_command(":complete 12 the cat") == ("complete", 12, "the cat")
-    assert parse_command(":mask 0.5 red green blue") == ("mask", 0.5, "red green blue")
-    assert parse_command("plain text") == ("fill", None, "plain text")
-    for bad, needle in [(":complete x hi", "whole number"), (":mask 2 hi", "0 < R <= 1"), (":complete", "usage")]:
-        with pytest.raises(LatheError, match=needle):
-            parse_command(bad)
+from lathe_diffusion.infer import complete_command, fill, mask_command
 
 
 class _Cfg:
@@ -52,16 +43,26 @@ def test_generation_lengths_follow_settings_and_commands() -> None:
 
     model.forward = counting  # type: ignore[method-assign]
     prompt_len = len(tok("red green", add_special_tokens=False)["input_ids"])
-    complete_prompt(cfg.diffusion, model, tok, "red green")
+    fill(cfg.diffusion, model, tok, "red green")
     assert calls == [prompt_len + 7] * 3  # generation_max_length new tokens, generation_steps passes
     calls.clear()
-    complete_prompt(cfg.diffusion, model, tok, ":complete 4 red green")
+    commands = plugin.lathe_inference_commands(cfg)
+    commands["complete"](model, tok, "4 red green")
     assert calls == [prompt_len + 4] * 3
     calls.clear()
-    out = complete_prompt(cfg.diffusion, model, tok, "red <|mask|> blue")
+    out = fill(cfg.diffusion, model, tok, "red <|mask|> blue")
     assert len(calls) == 1 and "<|mask|>" not in out  # one masked token: done after one pass
-    out = complete_prompt(cfg.diffusion, model, tok, ":mask 0.5 red green blue cat dog bird")
+    out = commands["mask"](model, tok, "0.5 red green blue cat dog bird")
     assert out.startswith("masked:") and "<|mask|>" in out.splitlines()[0] and "<|mask|>" not in out.splitlines()[1]
+
+
+def test_bad_command_arguments_are_clear_errors() -> None:
+    cfg, tok, model = _setup()
+    for call, needle in [(complete_command, "whole number"), (mask_command, "0 < R <= 1")]:
+        with pytest.raises(LatheError, match=needle):
+            call(cfg.diffusion, model, tok, "x some text")
+    with pytest.raises(LatheError, match="usage"):
+        complete_command(cfg.diffusion, model, tok, "")
 
 
 def test_inference_finds_the_plugin_through_the_contract() -> None:
@@ -73,7 +74,7 @@ def test_inference_finds_the_plugin_through_the_contract() -> None:
 
 def test_temperature_setting_is_used() -> None:
     cfg, tok, model = _setup(generation_max_length=12, generation_steps=4, generation_temperature=5.0)
-    outs = {complete_prompt(cfg.diffusion, model, tok, "red", torch.Generator().manual_seed(s)) for s in range(3)}
+    outs = {fill(cfg.diffusion, model, tok, "red", generator=torch.Generator().manual_seed(s)) for s in range(3)}
     assert len(outs) > 1
     cold = _Cfg(generation_max_length=12, generation_steps=4).diffusion
-    assert len({complete_prompt(cold, model, tok, "red", torch.Generator().manual_seed(s)) for s in range(3)}) == 1
+    assert len({fill(cold, model, tok, "red", generator=torch.Generator().manual_seed(s)) for s in range(3)}) == 1

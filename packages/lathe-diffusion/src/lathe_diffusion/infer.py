@@ -1,20 +1,19 @@
-"""What ``lathe inference`` does with a diffusion model (the plugin answers ``lathe_generate``).
+"""What ``lathe inference`` does with a diffusion model.
 
-A prompt line is one of:
+- A plain prompt (the plugin answers ``lathe_generate``): the prompt, formatted as in
+  training, is followed by ``generation_max_length`` mask tokens that are filled in.
+  When the prompt already holds mask tokens (``<|mask|>``), those are filled in place.
+- ``:complete N text`` (a ``lathe_inference_commands`` command): append N mask tokens
+  to the raw ``text`` and fill them in.
+- ``:mask R text``: mask a share R (0 < R ≤ 1) of the tokens of ``text`` at random and
+  let the model restore them; prints the masked and the generated text.
 
-- ``:complete N text`` – append N mask tokens to ``text`` and fill them in;
-- ``:mask R text`` – mask a share R (0–1) of the tokens of ``text`` at random and
-  fill them in again (shows what the model restores);
-- text containing the mask token (``<|mask|>``) – fill those positions in place;
-- any other text – append ``generation_max_length`` mask tokens and fill them in.
-
-Filling runs :func:`lathe_diffusion.generate.unmask` over ``generation_steps`` steps
-at ``generation_temperature``.
+Filling runs :func:`lathe_diffusion.generate.unmask` over ``generation_steps`` steps at
+``generation_temperature``.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import torch
@@ -25,47 +24,70 @@ from lathe_diffusion.generate import unmask
 from lathe_diffusion.samples import mask_sample
 from lathe_diffusion.trainer import mask_token_id
 
-_COMMAND = re.compile(r"^:(complete|mask)\s+(\S+)\s?(.*)$", re.DOTALL)
+
+def _split(command: str, rest: str) -> tuple[str, str]:
+    arg, _, text = rest.strip().partition(" ")
+    if not arg:
+        raise LatheError(f"usage: ':{command} {'N' if command == 'complete' else 'R'} text'")
+    return arg, text
 
 
-def parse_command(prompt: str) -> tuple[str, float | None, str]:
-    """(mode, argument, text) with mode one of complete, mask, fill."""
-    match = _COMMAND.match(prompt)
-    if match is None:
-        if prompt.startswith((":complete", ":mask")):
-            raise LatheError(f"usage: ':complete N text' or ':mask R text', got {prompt!r}")
-        return "fill", None, prompt
-    mode, arg, text = match.groups()
-    try:
-        value = int(arg) if mode == "complete" else float(arg)
-    except ValueError:
-        raise LatheError(f":{mode} needs a {'whole number' if mode == 'complete' else 'ratio'}, got {arg!r}") from None
-    if (mode == "complete" and value < 1) or (mode == "mask" and not 0 < value <= 1):
-        raise LatheError(f":{mode} {arg}: use {'N >= 1' if mode == 'complete' else '0 < R <= 1'}")
-    return mode, value, text
+def _ids(tokenizer: Any, text: str) -> torch.Tensor:
+    return torch.tensor(tokenizer(text, add_special_tokens=False)["input_ids"], dtype=torch.long)
+
+
+def _unmask(settings: DiffusionSection, model: torch.nn.Module, ids: torch.Tensor, mask_id: int,
+            generator: torch.Generator | None) -> torch.Tensor:
+    device = next(model.parameters()).device
+    out = unmask(model.eval(), ids[None].to(device), mask_id, settings.generation_steps,
+                 settings.generation_temperature, generator)
+    return out.ids[0].cpu()
 
 
 @torch.no_grad()
-def complete_prompt(
-    settings: DiffusionSection, model: torch.nn.Module, tokenizer: Any, prompt: str,
-    generator: torch.Generator | None = None,
-) -> str:
-    mode, value, text = parse_command(prompt)
+def fill(settings: DiffusionSection, model: torch.nn.Module, tokenizer: Any, prompt: str,
+         new_tokens: int | None = None, generator: torch.Generator | None = None) -> str:
+    """Fill the prompt's mask tokens, or append ``new_tokens`` (default generation_max_length) and fill those."""
     mask_id = mask_token_id(settings, tokenizer)
-    device = next(model.parameters()).device
-    ids = torch.tensor(tokenizer(text, add_special_tokens=False)["input_ids"], dtype=torch.long)
-    if mode == "mask":
-        special = torch.isin(ids, torch.tensor(tokenizer.all_special_ids or [-1]))
-        noisy = mask_sample(ids, ~special, float(value), mask_id, generator)  # type: ignore[arg-type]
-        filled = unmask(model.eval(), noisy[None].to(device), mask_id, settings.generation_steps,
-                        settings.generation_temperature, generator).ids[0]
-        return f"masked:    {tokenizer.decode(noisy)}\ngenerated: {tokenizer.decode(filled, skip_special_tokens=True)}"
-    start = len(ids)
-    if mode == "complete" or not (ids == mask_id).any():
-        new = int(value) if mode == "complete" else settings.generation_max_length
-        ids = torch.cat([ids, torch.full((new,), mask_id, dtype=torch.long)])
-    else:
-        start = 0
-    filled = unmask(model.eval(), ids[None].to(device), mask_id, settings.generation_steps,
-                    settings.generation_temperature, generator).ids[0]
-    return tokenizer.decode(filled[start:], skip_special_tokens=True)
+    ids = _ids(tokenizer, prompt)
+    if new_tokens is None and (ids == mask_id).any():
+        return str(tokenizer.decode(_unmask(settings, model, ids, mask_id, generator), skip_special_tokens=True))
+    count = settings.generation_max_length if new_tokens is None else new_tokens
+    ids = torch.cat([ids, torch.full((count,), mask_id, dtype=torch.long)])
+    filled = _unmask(settings, model, ids, mask_id, generator)
+    return str(tokenizer.decode(filled[len(ids) - count:], skip_special_tokens=True))
+
+
+def complete_command(settings: DiffusionSection, model: torch.nn.Module, tokenizer: Any, rest: str,
+                     generator: torch.Generator | None = None) -> str:
+    """``:complete N text``."""
+    arg, text = _split("complete", rest)
+    if not arg.isdigit() or int(arg) < 1:
+        raise LatheError(f":complete needs a whole number N >= 1 of new tokens, got {arg!r}")
+    return fill(settings, model, tokenizer, text, int(arg), generator)
+
+
+@torch.no_grad()
+def mask_command(settings: DiffusionSection, model: torch.nn.Module, tokenizer: Any, rest: str,
+                 generator: torch.Generator | None = None) -> str:
+    """``:mask R text``."""
+    arg, text = _split("mask", rest)
+    try:
+        ratio = float(arg)
+    except ValueError:
+        ratio = -1.0
+    if not 0 < ratio <= 1:
+        raise LatheError(f":mask needs a ratio R with 0 < R <= 1, got {arg!r}")
+    mask_id = mask_token_id(settings, tokenizer)
+    ids = _ids(tokenizer, text)
+    special = torch.isin(ids, torch.tensor(tokenizer.all_special_ids or [-1]))
+    noisy = mask_sample(ids, ~special, ratio, mask_id, generator)
+    filled = _unmask(settings, model, noisy, mask_id, generator)
+    return f"masked:    {tokenizer.decode(noisy)}\ngenerated: {tokenizer.decode(filled, skip_special_tokens=True)}"
+
+
+def commands(settings: DiffusionSection) -> dict[str, Any]:
+    return {
+        "complete": lambda model, tokenizer, rest: complete_command(settings, model, tokenizer, rest),
+        "mask": lambda model, tokenizer, rest: mask_command(settings, model, tokenizer, rest),
+    }

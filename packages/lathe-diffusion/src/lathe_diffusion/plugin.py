@@ -41,6 +41,14 @@ def lathe_trainer_cls(cfg: Any) -> Any:
 
 @hookimpl
 def lathe_generate(cfg: Any, model: Any, tokenizer: Any, prompt: str) -> str:
-    from lathe_diffusion.infer import complete_prompt
+    from lathe_diffusion.infer import fill
 
-    return complete_prompt(cfg.diffusion, model, tokenizer, prompt)
+    return fill(cfg.diffusion, model, tokenizer, prompt)
+
+
+@hookimpl
+def lathe_inference_commands(cfg: Any) -> dict[str, Any]:
+    """``:complete N text`` and ``:mask R text`` in ``lathe inference``."""
+    from lathe_diffusion.infer import commands
+
+    return commands(cfg.diffusion)
