@@ -1,0 +1,1 @@
+"""The data pipeline: sources, prompt strategies, tokenize and mask, cache, packing, collation."""

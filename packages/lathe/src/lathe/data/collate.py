@@ -1,0 +1,66 @@
+"""Turning prepared rows into batches.
+
+Unpacked rows are right-padded: ``input_ids`` with the pad id, ``labels`` with -100, and an
+``attention_mask``. Packed rows carry ``position_ids`` that restart at 0 for each sequence and
+get NO ``attention_mask``: transformers (masking_utils ``find_packed_sequence_indices``) then
+builds a block-diagonal causal mask from the position ids for eager, sdpa and flex attention,
+and flash-attention varlen reads the same boundaries. Labels are the only loss input, so the
+trainer can normalise by the number of trained tokens across accumulation steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lathe.data.strategies import IGNORE
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from lathe.config import Config
+
+
+@dataclass
+class Collator:
+    pad_id: int
+    multiple_of: int = 8
+    fixed_length: int | None = None
+
+    def _length(self, rows: Sequence[dict[str, Any]]) -> int:
+        if self.fixed_length:
+            return self.fixed_length
+        longest = max(len(r["input_ids"]) for r in rows)
+        return -(-longest // self.multiple_of) * self.multiple_of
+
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        import torch
+
+        length = self._length(rows)
+        packed = "position_ids" in rows[0]
+        n = len(rows)
+        input_ids = torch.full((n, length), self.pad_id, dtype=torch.long)
+        labels = torch.full((n, length), IGNORE, dtype=torch.long)
+        extra = torch.zeros((n, length), dtype=torch.long)
+        for i, row in enumerate(rows):
+            k = len(row["input_ids"])
+            input_ids[i, :k] = torch.as_tensor(row["input_ids"])
+            labels[i, :k] = torch.as_tensor(row["labels"])
+            if packed:
+                extra[i, :k] = torch.as_tensor(row["position_ids"])
+                # padding forms its own trailing "sequence" (positions restart), never attended by real tokens
+                extra[i, k:] = torch.arange(length - k)
+            else:
+                extra[i, :k] = 1
+        batch = {"input_ids": input_ids, "labels": labels}
+        batch["position_ids" if packed else "attention_mask"] = extra
+        return batch
+
+
+def build_collator(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> Collator:
+    """The collator for this run's rows (packed or not); pads to ``sequence_len`` with ``pad_to_sequence_len``."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    fixed = cfg.sequence_len if cfg.pad_to_sequence_len else None
+    return Collator(pad_id=int(pad), fixed_length=fixed)

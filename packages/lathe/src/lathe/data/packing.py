@@ -1,0 +1,108 @@
+"""Sample packing: first-fit-decreasing bins of ``sequence_len`` tokens, balanced across ranks.
+
+A packed row concatenates whole sequences; its ``position_ids`` restart at 0 for each, which
+is how transformers' masking utilities recognise the sequence boundaries and build a
+block-diagonal causal mask (no attention crosses sequences).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import datasets
+
+
+def first_fit_decreasing(lengths: list[int], capacity: int) -> list[list[int]]:
+    """Indices of ``lengths`` grouped into bins of at most ``capacity``; O(n log n).
+
+    Items are placed longest first (ties by index, so the result is deterministic), each
+    into the lowest-numbered bin with room, found in a max-segment-tree over free space.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    size = 1
+    while size < max(len(lengths), 1):
+        size *= 2
+    free = [capacity] * (2 * size)
+    bins: list[list[int]] = []
+    for item in order:
+        need = lengths[item]
+        if need > capacity:
+            raise ValueError(f"item of length {need} exceeds the bin capacity {capacity}")
+        node = 1
+        while node < size:
+            node = 2 * node if free[2 * node] >= need else 2 * node + 1
+        slot = node - size
+        if slot == len(bins):
+            bins.append([])
+        bins[slot].append(item)
+        free[node] -= need
+        node //= 2
+        while node:
+            free[node] = max(free[2 * node], free[2 * node + 1])
+            node //= 2
+    return bins
+
+
+def balance_bins(bins: list[list[int]], lengths: list[int], multiple: int) -> tuple[list[list[int]], int]:
+    """Make the bin count divisible by ``multiple`` (micro_batch_size × world size).
+
+    Every rank then gets the same number of full batches. Bins are split (the shortest
+    sequence of the fullest multi-sequence bin moves to a new bin) until the count
+    divides; only when no bin holds two sequences are the last bins dropped. Returns the
+    bins and the number of sequences dropped.
+    """
+    bins = [list(b) for b in bins]
+    while len(bins) % multiple:
+        splittable = [b for b in bins if len(b) > 1]
+        if not splittable:
+            cut = len(bins) % multiple
+            dropped = sum(len(b) for b in bins[-cut:])
+            return bins[:-cut], dropped
+        fullest = max(splittable, key=lambda b: sum(lengths[i] for i in b))
+        shortest = min(fullest, key=lambda i: (lengths[i], i))
+        fullest.remove(shortest)
+        bins.append([shortest])
+    return bins, 0
+
+
+def bin_order(n_bins: int, seed: int, epoch: int) -> list[int]:
+    """The order bins are visited in for one epoch: a permutation fixed by seed and epoch."""
+    order = list(range(n_bins))
+    random.Random(f"{seed}:{epoch}").shuffle(order)
+    return order
+
+
+def packing_efficiency(lengths: list[int], n_bins: int, capacity: int) -> float:
+    return sum(lengths) / (n_bins * capacity) if n_bins else 0.0
+
+
+def pack_dataset(ds: datasets.Dataset, bins: list[list[int]]) -> datasets.Dataset:
+    """One row per bin: ``input_ids``, ``labels`` concatenated, ``position_ids`` restarting per sequence."""
+    import datasets
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    flat = [i for b in bins for i in b]
+    table = ds.select(flat).with_format("arrow")[:]
+    ids = table.column("input_ids").combine_chunks()
+    labels = table.column("labels").combine_chunks()
+    seq_lens = pc.list_value_length(ids).to_numpy()
+    seq_starts = np.concatenate([[0], np.cumsum(seq_lens)[:-1]])
+    positions = np.arange(int(seq_lens.sum()), dtype=np.int64) - np.repeat(seq_starts, seq_lens)
+    bin_sizes = np.array([len(b) for b in bins])
+    bin_seq_ends = np.cumsum(bin_sizes)
+    tok_ends = np.concatenate([[0], np.cumsum(seq_lens)])[bin_seq_ends]
+    offsets = pa.array(np.concatenate([[0], tok_ends]).astype(np.int32))
+
+    def listed(values: pa.Array) -> pa.ListArray:
+        return pa.ListArray.from_arrays(offsets, values)
+
+    packed = pa.table({
+        "input_ids": listed(pc.list_flatten(ids)),
+        "labels": listed(pc.list_flatten(labels)),
+        "position_ids": listed(pa.array(positions)),
+    })
+    return datasets.Dataset(packed)

@@ -1,0 +1,178 @@
+"""From a validated config to training rows: read, tokenize and mask, split, pack, cache.
+
+The prepared set is cached by a content hash (:mod:`lathe.data.cache`); a second run with
+the same data, tokenizer and data-affecting keys loads it without tokenizing again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lathe.data.cache import cache_key, cached, file_digest, prepared_root
+from lathe.data.packing import (
+    balance_bins,
+    bin_order,
+    first_fit_decreasing,
+    pack_dataset,
+    packing_efficiency,
+)
+from lathe.data.report import PrepReport, measure
+from lathe.data.sources import load_source, local_files
+from lathe.data.strategies import PromptStrategy, build_strategy, strategy_registry
+from lathe.data.tokenize import tokenize_dataset
+from lathe.errors import LatheError
+
+if TYPE_CHECKING:
+    import datasets
+    from transformers import PreTrainedTokenizerBase
+
+    from lathe.config import Config, DatasetConfig
+    from lathe.plugins import Plugins
+
+log = logging.getLogger("lathe.data")
+Plan = list[tuple[str, "DatasetConfig", PromptStrategy]]
+
+
+class DataWarning(UserWarning):
+    """Prepared data that will train badly (no EOS trained, few trained tokens)."""
+
+
+@dataclass
+class PreparedData:
+    """Training rows (``input_ids``, ``labels``; packed rows add ``position_ids``), eval rows, report."""
+
+    train: datasets.Dataset
+    eval: datasets.Dataset | None
+    report: PrepReport
+    path: Path | None = None
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def bins_multiple(cfg: Config, eval_set: bool = False) -> int:
+    """Packed training bins are made divisible by this, so every rank gets the same number of
+    batches; eval bins only by the world size (the eval loop accepts a short last batch)."""
+    return world_size() if eval_set else cfg.micro_batch_size * world_size()
+
+
+def _source_id(entry: DatasetConfig, where: str) -> str:
+    files = local_files(entry, where)
+    if files is None:
+        return f"hub:{entry.path}:{entry.name}:{entry.revision}:{entry.data_files}:{entry.split}"
+    return f"files:{file_digest(files)}"
+
+
+def _tokenize_all(cfg: Config, plan: Plan, key: str, report: PrepReport) -> datasets.Dataset | None:
+    import datasets
+
+    parts = []
+    for where, entry, strategy in plan:
+        raw = load_source(entry, where)
+        report.rows_in += len(raw)
+        rows, reasons = tokenize_dataset(raw, strategy, where, cfg.dataset_processes or os.cpu_count(), f"{key}-{where}")
+        for reason, n in reasons.items():
+            report.dropped[reason] = report.dropped.get(reason, 0) + n
+        if len(rows) == 0:
+            why = ", ".join(f"{n} {r}" for r, n in reasons.items()) or "it has no rows"
+            raise LatheError(f"{where}: no row is left after filtering ({len(raw)} read; dropped: {why}; "
+                             f"sequence_len is {cfg.sequence_len})")
+        parts.append(rows)
+    if not parts:
+        return None
+    merged = datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+    if cfg.shuffle_merged_datasets and len(parts) > 1:
+        merged = merged.shuffle(seed=cfg.seed).flatten_indices()
+    return merged
+
+
+def _pack(rows: datasets.Dataset, lengths: list[int], cfg: Config, multiple: int, report: PrepReport | None) -> datasets.Dataset:
+    bins, dropped = balance_bins(first_fit_decreasing(lengths, cfg.sequence_len), lengths, multiple)
+    if not bins:
+        raise LatheError(f"sample_packing: {len(lengths)} sequences cannot fill {multiple} bins "
+                         "(micro_batch_size x world size); add data or lower micro_batch_size")
+    bins = [bins[i] for i in bin_order(len(bins), cfg.seed, epoch=0)]
+    if report is not None:
+        if dropped:
+            report.dropped["rank balance (too few sequences to fill every rank)"] = dropped
+        kept = [lengths[i] for b in bins for i in b]
+        report.bins = len(bins)
+        report.packing_efficiency = packing_efficiency(kept, len(bins), cfg.sequence_len)
+    return pack_dataset(rows, bins)
+
+
+def _build(cfg: Config, train_plan: Plan, test_plan: Plan, key: str, eos: int | None) -> PreparedData:
+    report = PrepReport()
+    train = _tokenize_all(cfg, train_plan, key, report)
+    assert train is not None
+    evaluation = _tokenize_all(cfg, test_plan, key + "-test", PrepReport()) if test_plan else None
+    if evaluation is None and cfg.val_set_size:
+        size = cfg.val_set_size if cfg.val_set_size < 1 else int(cfg.val_set_size)
+        if isinstance(size, int) and size >= len(train):
+            raise LatheError(f"val_set_size: {size} rows requested but only {len(train)} rows are left for training")
+        split = train.train_test_split(test_size=size, seed=cfg.seed, shuffle=True)
+        train, evaluation = split["train"].flatten_indices(), split["test"].flatten_indices()
+    lengths = measure(train, eos, cfg.sequence_len, report)
+    report.rows_kept = len(train)
+    report.eval_rows = len(evaluation) if evaluation is not None else 0
+    if cfg.sample_packing:
+        train = _pack(train, lengths, cfg, bins_multiple(cfg), report)
+    eval_packing = cfg.sample_packing if cfg.eval_sample_packing is None else cfg.eval_sample_packing
+    if evaluation is not None and eval_packing and len(evaluation):
+        eval_lengths = [len(x) for x in evaluation["input_ids"]]
+        evaluation = _pack(evaluation, eval_lengths, cfg, bins_multiple(cfg, eval_set=True), None)
+    return PreparedData(train, evaluation, report)
+
+
+def _save(data: PreparedData, folder: Path) -> None:
+    data.train.save_to_disk(str(folder / "train"))
+    if data.eval is not None:
+        data.eval.save_to_disk(str(folder / "eval"))
+    (folder / "report.json").write_text(json.dumps(data.report.to_json(), indent=1))
+
+
+def load_prepared(folder: Path) -> PreparedData:
+    import datasets
+
+    evaluation = datasets.load_from_disk(str(folder / "eval")) if (folder / "eval").exists() else None
+    report = PrepReport.from_json(json.loads((folder / "report.json").read_text()))
+    return PreparedData(datasets.load_from_disk(str(folder / "train")), evaluation, report, folder)
+
+
+def _plan(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: Plugins) -> tuple[Plan, Plan]:
+    registry = strategy_registry(plugins)
+    train = [(f"datasets[{i}]", e, build_strategy(e, f"datasets[{i}]", cfg, tokenizer, registry))
+             for i, e in enumerate(cfg.datasets)]
+    test = [(f"test_datasets[{i}]", e, build_strategy(e, f"test_datasets[{i}]", cfg, tokenizer, registry))
+            for i, e in enumerate(cfg.test_datasets or [])]
+    return train, test
+
+
+def prepare_datasets(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: Plugins) -> PreparedData:
+    """The run's prepared data, from the cache when its key matches, else built and cached."""
+    train_plan, test_plan = _plan(cfg, tokenizer, plugins)
+    sources = [_source_id(e, w) for w, e, _ in train_plan] + ["test"] + [_source_id(e, w) for w, e, _ in test_plan]
+    extra = {"bins_multiple": [bins_multiple(cfg), bins_multiple(cfg, eval_set=True)]}
+    key = cache_key(cfg, tokenizer, sources, extra)
+    eos = tokenizer.eos_token_id
+
+    def write(folder: Path) -> None:
+        _save(_build(cfg, train_plan, test_plan, key, eos), folder)
+
+    folder, built_here = cached(prepared_root(cfg), key, write)
+    data = load_prepared(folder)
+    log.info("prepared data %s (%s)", folder, "built" if built_here else "loaded from cache")
+    for line in data.report.lines():
+        log.info(line)
+    if data.report.eos_trained == 0 and eos is not None:
+        warnings.warn("no EOS token is trained: the model will not learn to stop (check train_on_eos)",
+                      DataWarning, stacklevel=2)
+    return data
+

@@ -1,0 +1,165 @@
+"""Prompt strategies: how one dataset row becomes ``input_ids`` and ``labels``.
+
+A strategy is chosen by a dataset entry's ``type``. The core's strategies and those
+plugins return from ``lathe_prompt_strategies`` form one registry per run; a name
+defined twice is an error naming both owners. Each strategy declares the dataset-entry
+keys it accepts (``keys``, with defaults) and Axolotl's old names for them (``renamed``);
+any other key is an error naming ``datasets[i].key`` with a did-you-mean.
+"""
+
+from __future__ import annotations
+
+import warnings
+from difflib import get_close_matches
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from lathe.errors import LatheError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from lathe.config import Config, DatasetConfig
+    from lathe.plugins import Plugins
+
+IGNORE = -100
+Example = dict[str, list[int]]
+"""A tokenized row: ``input_ids`` and ``labels`` of equal length (``labels`` -100 where not trained)."""
+
+# Keys of DatasetConfig itself (every strategy accepts them).
+COMMON_KEYS = frozenset({"path", "type", "ds_type", "data_files", "split", "name", "revision", "shards", "shards_idx"})
+
+
+class MissingField(LatheError):
+    """A row lacks a field its strategy needs; the caller adds dataset and row."""
+
+    def __init__(self, field: str):
+        super().__init__(field)
+        self.field = field
+
+
+class DatasetKeyWarning(UserWarning):
+    """A dataset-entry key written for Axolotl under an old name."""
+
+
+class PromptStrategy:
+    """Base class of every prompt strategy (core and plugins').
+
+    Subclasses set ``keys`` (entry key → default) and implement :meth:`tokenize`; a
+    strategy whose rows are not independent (pretraining chunks) sets ``batched`` and
+    overrides :meth:`tokenize_batch`.
+    """
+
+    keys: ClassVar[dict[str, Any]] = {}
+    renamed: ClassVar[dict[str, str]] = {}
+    batched: ClassVar[bool] = False
+
+    def __init__(self, cfg: Config, tokenizer: PreTrainedTokenizerBase, options: dict[str, Any]):
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.options = options
+
+    @classmethod
+    def resolve_options(cls, raw: dict[str, Any], where: str) -> dict[str, Any]:
+        """This strategy's options from an entry's extra keys: old names mapped, unknown ones refused."""
+        options = dict(cls.keys)
+        for key, value in raw.items():
+            if key in cls.renamed:
+                new = cls.renamed[key]
+                warnings.warn(f"{where}.{key} is now {new!r}; please rename it", DatasetKeyWarning, stacklevel=3)
+                cls._apply_renamed(options, new, value)
+                continue
+            if key not in cls.keys:
+                close = get_close_matches(key, [*cls.keys, *COMMON_KEYS], n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                allowed = ", ".join(sorted(cls.keys)) or "none besides the common ones"
+                raise LatheError(f"{where}.{key}: unknown key for this dataset type{hint} (its keys: {allowed})")
+            options[key] = value
+        return options
+
+    @staticmethod
+    def _apply_renamed(options: dict[str, Any], new: str, value: Any) -> None:
+        """Store an old key's value under its new name; ``a.b`` targets sets key ``b`` of dict ``a``."""
+        if "." in new:
+            outer, inner = new.split(".", 1)
+            options[outer] = {**(options.get(outer) or {}), inner: value}
+        else:
+            options[new] = value
+
+    @staticmethod
+    def field(row: dict[str, Any], name: str) -> Any:
+        if name not in row or row[name] is None:
+            raise MissingField(name)
+        return row[name]
+
+    def encode(self, text: str, *, first: bool) -> list[int]:
+        """Token ids of ``text``; the tokenizer's BOS etc. only for the first piece of a row."""
+        return list(self.tokenizer(text, add_special_tokens=first)["input_ids"])
+
+    def prompt_response(self, prompt: str, response: str) -> Example:
+        """A prompt (trained only with ``train_on_inputs``) followed by a trained response and EOS."""
+        prompt_ids = self.encode(prompt, first=True)
+        response_ids = self.encode(response, first=False)
+        if self.tokenizer.eos_token_id is not None:
+            response_ids.append(self.tokenizer.eos_token_id)
+        prompt_labels = list(prompt_ids) if self.cfg.train_on_inputs else [IGNORE] * len(prompt_ids)
+        return {"input_ids": prompt_ids + response_ids, "labels": prompt_labels + response_ids}
+
+    def tokenize(self, row: dict[str, Any]) -> Example:
+        raise NotImplementedError
+
+    def tokenize_batch(self, rows: list[dict[str, Any]]) -> list[Example]:
+        return [self.tokenize(row) for row in rows]
+
+
+def core_strategies() -> dict[str, type[PromptStrategy]]:
+    from lathe.data.strategies.chat import ChatTemplateStrategy
+    from lathe.data.strategies.instruct import (
+        AlpacaChatmlStrategy,
+        AlpacaStrategy,
+        UserDefinedStrategy,
+    )
+    from lathe.data.strategies.text import CompletionStrategy, InputOutputStrategy, PretrainStrategy
+
+    return {
+        "alpaca": AlpacaStrategy,
+        "alpaca_chatml": AlpacaChatmlStrategy,
+        "alpaca:chatml": AlpacaChatmlStrategy,
+        "completion": CompletionStrategy,
+        "input_output": InputOutputStrategy,
+        "chat_template": ChatTemplateStrategy,
+        "pretrain": PretrainStrategy,
+        "user_defined": UserDefinedStrategy,
+    }
+
+
+def strategy_registry(plugins: Plugins) -> dict[str, type[PromptStrategy]]:
+    """Core strategies plus plugins' (merge rule: a name defined twice names both owners)."""
+    registry = core_strategies()
+    owner = dict.fromkeys(registry, "core")
+    for plugin, answer in plugins.answers("lathe_prompt_strategies"):
+        for name, cls in (answer or {}).items():
+            if name in owner:
+                raise LatheError(f"prompt strategy {name!r} is defined by both {owner[name]!r} and plugin {plugin!r}")
+            owner[name] = plugin
+            registry[name] = cls
+    return registry
+
+
+def build_strategy(
+    entry: DatasetConfig, where: str, cfg: Config, tokenizer: PreTrainedTokenizerBase,
+    registry: dict[str, type[PromptStrategy]],
+) -> PromptStrategy:
+    """The strategy for the entry at ``where`` (``datasets[0]``), its entry keys validated."""
+    raw = dict(entry.model_extra or {})
+    kind = entry.type
+    if isinstance(kind, dict):
+        raw = {**kind, **raw}
+        kind = "user_defined"
+    if kind is None:
+        raise LatheError(f"{where}.type: missing; name a prompt strategy ({', '.join(sorted(registry))})")
+    if kind not in registry:
+        close = get_close_matches(kind, list(registry), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise LatheError(f"{where}.type: unknown prompt strategy {kind!r}; {hint}(known: {', '.join(sorted(registry))})")
+    cls = registry[kind]
+    return cls(cfg, tokenizer, cls.resolve_options(raw, where))

@@ -1,0 +1,84 @@
+"""Running a prompt strategy over a dataset: the length policy, and counting every dropped row."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from lathe.data.strategies import IGNORE, Example, MissingField, PromptStrategy
+from lathe.errors import LatheError
+
+if TYPE_CHECKING:
+    import datasets
+
+DROP = "_drop"
+TOO_LONG = "longer than sequence_len"
+NO_TRAINABLE = "no trainable token"
+EMPTY = "empty after tokenizing"
+
+
+def apply_length_policy(example: Example, sequence_len: int, policy: str, where: str) -> tuple[Example, str]:
+    """The example after ``excess_length_strategy``, and the reason it is dropped ("" when kept)."""
+    n = len(example["input_ids"])
+    if n == 0:
+        return example, EMPTY
+    if n > sequence_len:
+        if policy == "raise":
+            raise LatheError(f"{where}: {n} tokens exceed sequence_len {sequence_len} (excess_length_strategy: raise)")
+        if policy == "drop":
+            return example, TOO_LONG
+        example = {"input_ids": example["input_ids"][:sequence_len], "labels": example["labels"][:sequence_len]}
+    if all(label == IGNORE for label in example["labels"]):
+        return example, NO_TRAINABLE
+    return example, ""
+
+
+def _tokenize_batch(
+    batch: dict[str, list[Any]], indices: list[int], *, strategy: PromptStrategy, where: str,
+) -> dict[str, list[Any]]:
+    names = list(batch)
+    rows = [{name: batch[name][i] for name in names} for i in range(len(indices))]
+    out: dict[str, list[Any]] = {"input_ids": [], "labels": [], DROP: []}
+    cfg = strategy.cfg
+    try:
+        examples = strategy.tokenize_batch(rows) if strategy.batched else None
+    except MissingField as exc:
+        raise LatheError(f"{where} rows {indices[0]}-{indices[-1]}: a row has no field {exc.field!r}") from None
+    for k in range(len(examples) if examples is not None else len(rows)):
+        row_where = f"{where} row {indices[k]}" if examples is None else f"{where} chunk {k} of rows {indices[0]}-{indices[-1]}"
+        if examples is None:
+            try:
+                example = strategy.tokenize(rows[k])
+            except MissingField as exc:
+                raise LatheError(f"{row_where}: missing field {exc.field!r}") from None
+            except LatheError as exc:
+                raise LatheError(f"{row_where}: {exc}") from None
+        else:
+            example = examples[k]
+        example, reason = apply_length_policy(example, cfg.sequence_len, cfg.excess_length_strategy, row_where)
+        out["input_ids"].append(example["input_ids"])
+        out["labels"].append(example["labels"])
+        out[DROP].append(reason)
+    return out
+
+
+def tokenize_dataset(
+    ds: datasets.Dataset, strategy: PromptStrategy, where: str, num_proc: int | None, fingerprint: str,
+) -> tuple[datasets.Dataset, Counter[str]]:
+    """Tokenized, masked rows that are kept, and the count of dropped rows by reason."""
+    tokenized = ds.map(
+        _tokenize_batch,
+        batched=True,
+        batch_size=256,
+        with_indices=True,
+        remove_columns=ds.column_names,
+        num_proc=num_proc if num_proc and num_proc > 1 and len(ds) >= 2 * num_proc else None,
+        fn_kwargs={"strategy": strategy, "where": where},
+        new_fingerprint=fingerprint,
+        desc=f"tokenizing {where}",
+    )
+    reasons = Counter(r for r in tokenized[DROP] if r)
+    if reasons:
+        tokenized = tokenized.filter(lambda r: [not x for x in r], batched=True, input_columns=[DROP],
+                                     new_fingerprint=fingerprint + "-kept")
+    return tokenized.remove_columns(DROP), reasons
