@@ -79,7 +79,8 @@ def packing_efficiency(lengths: list[int], n_bins: int, capacity: int) -> float:
 
 
 def pack_dataset(ds: datasets.Dataset, bins: list[list[int]]) -> datasets.Dataset:
-    """One row per bin: ``input_ids``, ``labels`` concatenated, ``position_ids`` restarting per sequence."""
+    """One row per bin: ``input_ids``, ``labels`` and any other per-token column a strategy added
+    (e.g. a teacher's logprobs) concatenated, ``position_ids`` restarting per sequence."""
     import datasets
     import numpy as np
     import pyarrow as pa
@@ -100,9 +101,9 @@ def pack_dataset(ds: datasets.Dataset, bins: list[list[int]]) -> datasets.Datase
     def listed(values: pa.Array) -> pa.ListArray:
         return pa.ListArray.from_arrays(offsets, values)
 
-    packed = pa.table({
-        "input_ids": listed(pc.list_flatten(ids)),
-        "labels": listed(pc.list_flatten(labels)),
-        "position_ids": listed(pa.array(positions)),
-    })
+    columns = {"input_ids": listed(pc.list_flatten(ids)), "labels": listed(pc.list_flatten(labels))}
+    for name in table.column_names:
+        if name not in columns:
+            columns[name] = listed(pc.list_flatten(table.column(name).combine_chunks()))
+    packed = pa.table({**columns, "position_ids": listed(pa.array(positions))})
     return datasets.Dataset(packed)

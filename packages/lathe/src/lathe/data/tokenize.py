@@ -27,7 +27,7 @@ def apply_length_policy(example: Example, sequence_len: int, policy: str, where:
             raise LatheError(f"{where}: {n} tokens exceed sequence_len {sequence_len} (excess_length_strategy: raise)")
         if policy == "drop":
             return example, TOO_LONG
-        example = {"input_ids": example["input_ids"][:sequence_len], "labels": example["labels"][:sequence_len]}
+        example = {key: values[:sequence_len] for key, values in example.items()}  # every column is per token
     if all(label == IGNORE for label in example["labels"]):
         return example, NO_TRAINABLE
     return example, ""
@@ -56,8 +56,8 @@ def _tokenize_batch(
         else:
             example = examples[k]
         example, reason = apply_length_policy(example, cfg.sequence_len, cfg.excess_length_strategy, row_where)
-        out["input_ids"].append(example["input_ids"])
-        out["labels"].append(example["labels"])
+        for key, values in example.items():  # input_ids, labels, and any per-token column a strategy adds
+            out.setdefault(key, []).append(values)
         out[DROP].append(reason)
     return out
 

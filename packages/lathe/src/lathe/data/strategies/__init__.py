@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 
 IGNORE = -100
 Example = dict[str, list[int]]
-"""A tokenized row: ``input_ids`` and ``labels`` of equal length (``labels`` -100 where not trained)."""
+"""A tokenized row: ``input_ids`` and ``labels`` of equal length (``labels`` -100 where not trained).
+
+A strategy may add other per-token columns (lists as long as ``input_ids``, e.g. a teacher's
+top-k logprobs); truncation and packing carry them along with the tokens."""
 
 # Keys of DatasetConfig itself (every strategy accepts them).
 COMMON_KEYS = frozenset({"path", "type", "ds_type", "data_files", "split", "name", "revision", "shards", "shards_idx"})
