@@ -2,7 +2,7 @@
 
 Unpacked rows are right-padded: ``input_ids`` with the pad id, ``labels`` with -100, and an
 ``attention_mask``. Packed rows carry ``position_ids`` that restart at 0 for each sequence and
-get NO ``attention_mask``: transformers (masking_utils ``find_packed_sequence_indices``) then
+get NO ``attention_mask`` and ``use_cache=False``: transformers (masking_utils ``find_packed_sequence_indices``) then
 builds a block-diagonal causal mask from the position ids for eager, sdpa and flex attention,
 and flash-attention varlen reads the same boundaries. Labels are the only loss input, so the
 trainer can normalise by the number of trained tokens across accumulation steps.
@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from lathe.data.strategies import IGNORE
 
 if TYPE_CHECKING:
-    import torch
     from transformers import PreTrainedTokenizerBase
 
     from lathe.config import Config
@@ -35,7 +34,7 @@ class Collator:
         longest = max(len(r["input_ids"]) for r in rows)
         return -(-longest // self.multiple_of) * self.multiple_of
 
-    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
         length = self._length(rows)
@@ -54,8 +53,12 @@ class Collator:
                 extra[i, k:] = torch.arange(length - k)
             else:
                 extra[i, :k] = 1
-        batch = {"input_ids": input_ids, "labels": labels}
-        batch["position_ids" if packed else "attention_mask"] = extra
+        batch: dict[str, Any] = {"input_ids": input_ids, "labels": labels}
+        if packed:
+            # with a KV cache (config.use_cache defaults to True) transformers ignores packed position_ids
+            batch.update(position_ids=extra, use_cache=False)
+        else:
+            batch["attention_mask"] = extra
         return batch
 
 
