@@ -12,7 +12,7 @@ from lathe_densemixer import plugin
 
 def _run(tmp_path: Path, dense: bool):  # type: ignore[no-untyped-def]
     cfg = base_config(tmp_path, arch="qwen2_moe", plugins=["densemixer"], dense_mixer=dense,
-                      max_steps=3, output_dir=str(tmp_path / f"out-{dense}"))
+                      max_steps=3, dataset_processes=1, output_dir=str(tmp_path / f"out-{dense}"))
     return run_training(cfg)
 
 
@@ -35,7 +35,7 @@ def test_same_first_loss_other_router_updates_and_hooks_gone(tmp_path: Path) -> 
 
 
 def test_dense_model_is_refused_before_training(tmp_path: Path) -> None:
-    cfg = base_config(tmp_path, plugins=["densemixer"], dense_mixer=True)
+    cfg = base_config(tmp_path, plugins=["densemixer"], dense_mixer=True, dataset_processes=1)
     with pytest.raises(LatheError, match=r"dense_mixer: true, but LlamaForCausalLM has no mixture-of-experts"):
         run_training(cfg)
     assert not plugin._attached

@@ -13,7 +13,7 @@ from lathe.testing import base_config, run_training
 
 def test_frozen_weights_unchanged_and_kept_ones_trained(tmp_path: Path) -> None:
     cfg = base_config(tmp_path, plugins=["spectrum"], spectrum_top_fraction=0.5,
-                      spectrum_snr_dir=str(tmp_path / "snr"), max_steps=3)
+                      spectrum_snr_dir=str(tmp_path / "snr"), max_steps=3, dataset_processes=1)
     before = load_file(Path(cfg["base_model"]) / "model.safetensors")
     result = run_training(cfg)
     model = result.trainer.model
