@@ -48,7 +48,8 @@ class KDTrainer(Trainer):
         num_items_in_batch: Any = None,
     ) -> Any:
         model_inputs = {k: v for k, v in inputs.items() if k not in ("labels", TEACHER_IDS, TEACHER_LOGPROBS)}
-        out = model(**model_inputs, output_hidden_states=True, logits_to_keep=1, use_cache=False)
+        model_inputs.update(output_hidden_states=True, logits_to_keep=1, use_cache=False)
+        out = model(**model_inputs)
         hidden = out.hidden_states[-1]
         labels = inputs["labels"]
         teacher_ids = inputs.get(TEACHER_IDS)
