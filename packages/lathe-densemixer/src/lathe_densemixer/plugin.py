@@ -7,7 +7,7 @@ Runs are told apart by the identity of their config object.
 
 from __future__ import annotations
 
-import logging
+import sys
 from typing import TYPE_CHECKING, Any
 
 from lathe.hookspecs import hookimpl
@@ -16,9 +16,7 @@ from lathe_densemixer.config import DenseMixerConfig
 if TYPE_CHECKING:
     from lathe_densemixer.moe_blocks import DenseMixerHooks
 
-log = logging.getLogger(__name__)
-
-_attached: dict[int, DenseMixerHooks] = {}
+_attached: dict[int, list[DenseMixerHooks]] = {}
 
 
 @hookimpl
@@ -33,16 +31,15 @@ def lathe_post_model_build(cfg: Any, model: Any) -> None:
     from lathe_densemixer.moe_blocks import attach
 
     hooks = attach(model)
-    _attached[id(cfg)] = hooks
-    log.info(
-        "densemixer: dense router gradients in %d MoE blocks (%s ...); every expert runs on "
-        "every token in the backward pass",
-        len(hooks.blocks), hooks.blocks[0],
+    _attached.setdefault(id(cfg), []).append(hooks)
+    print(
+        f"lathe: densemixer: dense router gradients in {len(hooks.blocks)} MoE blocks "
+        f"({hooks.blocks[0]}, ...); every expert runs on every token in the backward pass",
+        file=sys.stderr,
     )
 
 
 @hookimpl
 def lathe_post_train_unload(cfg: Any) -> None:
-    hooks = _attached.pop(id(cfg), None)
-    if hooks is not None:
+    for hooks in _attached.pop(id(cfg), []):
         hooks.remove()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
+import sys
 from typing import Any
 
 from lathe.hookspecs import hookimpl
 from lathe_spectrum.config import SpectrumConfig
-
-log = logging.getLogger(__name__)
 
 
 @hookimpl
@@ -34,11 +32,11 @@ def lathe_post_model_load(cfg: Any, model: Any) -> None:
     result = load_or_scan(model, cfg.spectrum_model_name or cfg.base_model, cfg.spectrum_snr_dir)
     kept = top_layers(result.layers, cfg.spectrum_top_fraction)
     summary = freeze_all_but(model, kept)
-    log.info(
-        "spectrum: training %d of %d scanned weights (top %.0f%% per type) plus embeddings and "
-        "lm_head: %d of %d parameters (%.1f%%)",
-        len(kept), len(result.layers), 100 * cfg.spectrum_top_fraction,
-        summary.trainable, summary.total, 100 * summary.trainable / max(summary.total, 1),
+    print(
+        f"lathe: spectrum: training {len(kept)} of {len(result.layers)} scanned weights (top "
+        f"{cfg.spectrum_top_fraction:g} per type) plus embeddings and lm_head: {summary.trainable:,} of "
+        f"{summary.total:,} parameters ({100 * summary.trainable / max(summary.total, 1):.1f}%)",
+        file=sys.stderr,
     )
 
 

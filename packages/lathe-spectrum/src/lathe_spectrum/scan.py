@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +25,6 @@ import torch
 
 from lathe.errors import LatheError
 from lathe_spectrum import snr
-
-log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 _LAYER_INDEX = re.compile(r"^.*?\.\d+\.")
@@ -44,6 +42,10 @@ class ScanResult:
     layers: list[LayerSNR]
     path: Path
     computed: bool  # False when the cache was reused
+
+
+def _note(message: str) -> None:
+    print(f"lathe: spectrum: {message}", file=sys.stderr)
 
 
 def module_name(param_name: str) -> str:
@@ -151,14 +153,14 @@ def load_or_scan(model: torch.nn.Module, model_name: str, snr_dir: str | Path) -
         if "fingerprint" not in data:  # Spectrum's own format: precomputed, trusted
             layers = _parse_layers(data, path)
             _check_names(layers, weights, path)
-            log.info("spectrum: using precomputed SNR results %s", path)
+            _note(f"using precomputed SNR results {path}")
             return ScanResult(layers, path, computed=False)
         if data.get("fingerprint") == fp:
             layers = _parse_layers(data.get("layers"), path)
             _check_names(layers, weights, path)
-            log.info("spectrum: reusing SNR results %s", path)
+            _note(f"reusing SNR results {path}")
             return ScanResult(layers, path, computed=False)
-        log.warning("spectrum: %s was computed for other weights; scanning again", path)
+        _note(f"{path} was computed for other weights; scanning again")
     layers = compute(weights)
     snr_dir.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -171,6 +173,6 @@ def load_or_scan(model: torch.nn.Module, model_name: str, snr_dir: str | Path) -
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
     tmp.replace(path)
-    log.info("spectrum: scanned %d weights of %s into %s", len(layers), model_name, path)
+    _note(f"scanned {len(layers)} weights of {model_name} into {path}")
     return ScanResult(layers, path, computed=True)
 
