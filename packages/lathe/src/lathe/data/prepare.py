@@ -159,7 +159,9 @@ def prepare_datasets(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: P
     """The run's prepared data, from the cache when its key matches, else built and cached."""
     train_plan, test_plan = _plan(cfg, tokenizer, plugins)
     sources = [_source_id(e, w) for w, e, _ in train_plan] + ["test"] + [_source_id(e, w) for w, e, _ in test_plan]
-    extra = {"bins_multiple": [bins_multiple(cfg), bins_multiple(cfg, eval_set=True)]}
+    # keys outside the data section that still shape the prepared rows: the seed (split,
+    # shuffle, bin order) and the bin multiple (micro_batch_size x world size)
+    extra = {"seed": cfg.seed, "bins_multiple": [bins_multiple(cfg), bins_multiple(cfg, eval_set=True)]}
     key = cache_key(cfg, tokenizer, sources, extra)
     eos = tokenizer.eos_token_id
 

@@ -15,6 +15,7 @@ DROP = "_drop"
 TOO_LONG = "longer than sequence_len"
 NO_TRAINABLE = "no trainable token"
 EMPTY = "empty after tokenizing"
+ROWS_PER_WORKER = 256  # fewer rows than this per process cost more to ship than to tokenize
 
 
 def apply_length_policy(example: Example, sequence_len: int, policy: str, where: str) -> tuple[Example, str]:
@@ -72,7 +73,7 @@ def tokenize_dataset(
         batch_size=256,
         with_indices=True,
         remove_columns=ds.column_names,
-        num_proc=num_proc if num_proc and num_proc > 1 and len(ds) >= 2 * num_proc else None,
+        num_proc=workers if (workers := min(num_proc or 1, len(ds) // ROWS_PER_WORKER)) > 1 else None,
         fn_kwargs={"strategy": strategy, "where": where},
         new_fingerprint=fingerprint,
         desc=f"tokenizing {where}",

@@ -1,0 +1,94 @@
+"""chat_template masks: exact turn boundaries, roles, EOS policies, built-in and rewriting templates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lathe.data.strategies import build_strategy, core_strategies
+from lathe.data.templates import BUILTIN_TEMPLATES
+
+from .helpers import trained_runs
+
+CONVO = {"messages": [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "Uppercase: red cat"},
+    {"role": "assistant", "content": "RED CAT"},
+    {"role": "user", "content": "Uppercase: blue dog"},
+    {"role": "assistant", "content": "BLUE DOG"},
+]}
+
+# Drops the reasoning of every assistant turn but the last (as Qwen3's template does),
+# so rendering a prefix of the conversation is NOT a prefix of the full render.
+REWRITING = (
+    "{% for m in messages %}{% set c = m['content'] %}"
+    "{% if m['role'] == 'assistant' and not loop.last %}{% set c = c.split('</think>')[-1] %}{% endif %}"
+    "{{ '<|im_start|>' + m['role'] + '\n' + c + '<|im_end|>\n' }}{% endfor %}"
+)
+
+
+def chat(make_cfg: Any, tok: Any, example: dict[str, Any] | None = None, **entry: Any) -> dict[str, list[int]]:
+    cfg_keys = {k: entry.pop(k) for k in ("train_on_inputs", "default_system_message") if k in entry}
+    cfg = make_cfg([{"path": "unused.jsonl", "type": "chat_template", **entry}], **cfg_keys)
+    s = build_strategy(cfg.datasets[0], "datasets[0]", cfg, tok, core_strategies())
+    return s.tokenize(example or CONVO)
+
+
+def test_assistant_turns_and_their_eos_are_trained(make_cfg: Any, tok: Any) -> None:
+    assert trained_runs(chat(make_cfg, tok), tok) == ["RED CAT<|im_end|>", "BLUE DOG<|im_end|>"]
+
+
+@pytest.mark.parametrize(("mode", "expected"), [
+    ("turn", ["RED CAT<|im_end|>", "BLUE DOG<|im_end|>"]),
+    ("last", ["RED CAT", "BLUE DOG<|im_end|>"]),
+    ("none", ["RED CAT", "BLUE DOG"]),
+    ("all", ["<|im_end|>", "<|im_end|>", "RED CAT<|im_end|>", "<|im_end|>", "BLUE DOG<|im_end|>"]),
+])
+def test_train_on_eos(make_cfg: Any, tok: Any, mode: str, expected: list[str]) -> None:
+    assert trained_runs(chat(make_cfg, tok, train_on_eos=mode), tok) == expected
+
+
+def test_roles_to_train(make_cfg: Any, tok: Any) -> None:
+    runs = trained_runs(chat(make_cfg, tok, roles_to_train=["user"]), tok)
+    assert runs == ["Uppercase: red cat<|im_end|>", "Uppercase: blue dog<|im_end|>"]
+
+
+def test_train_on_inputs_trains_everything(make_cfg: Any, tok: Any) -> None:
+    ex = chat(make_cfg, tok, train_on_inputs=True)
+    assert ex["labels"] == ex["input_ids"]
+
+
+def test_property_mappings_and_roles(make_cfg: Any, tok: Any) -> None:
+    row = {"conversations": [{"from": "human", "value": "hi"}, {"from": "bot", "value": "HELLO"}]}
+    ex = chat(make_cfg, tok, row, field_messages="conversations",
+              message_property_mappings={"role": "from", "content": "value"}, roles={"assistant": ["bot"]})
+    assert tok.decode(ex["input_ids"]).startswith("<|im_start|>user\nhi<|im_end|>")
+    assert trained_runs(ex, tok) == ["HELLO<|im_end|>"]
+
+
+def test_default_system_message(make_cfg: Any, tok: Any) -> None:
+    row = {"messages": CONVO["messages"][1:3]}
+    ex = chat(make_cfg, tok, row, default_system_message="Be kind.")
+    assert tok.decode(ex["input_ids"]).startswith("<|im_start|>system\nBe kind.<|im_end|>")
+
+
+def test_template_that_rewrites_earlier_turns_is_masked_exactly(make_cfg: Any, tok: Any) -> None:
+    row = {"messages": [
+        {"role": "user", "content": "Uppercase: red"},
+        {"role": "assistant", "content": "<think>easy</think>RED"},
+        {"role": "user", "content": "Uppercase: dog"},
+        {"role": "assistant", "content": "<think>again</think>DOG"},
+    ]}
+    ex = chat(make_cfg, tok, row, chat_template="jinja", chat_template_jinja=REWRITING)
+    text = tok.decode(ex["input_ids"])
+    assert "easy" not in text and "<think>again</think>DOG" in text
+    assert trained_runs(ex, tok) == ["RED<|im_end|>", "<think>again</think>DOG<|im_end|>"]
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_TEMPLATES))
+def test_builtin_templates_train_exactly_the_assistant_contents(make_cfg: Any, tok: Any, name: str) -> None:
+    ex = chat(make_cfg, tok, chat_template=name, train_on_eos="none")
+    text = tok.decode(ex["input_ids"])
+    assert "RED CAT" in text and "Uppercase: blue dog" in text
+    assert [r.strip() for r in trained_runs(ex, tok)] == ["RED CAT", "BLUE DOG"]
