@@ -19,6 +19,7 @@ class TestDenseMixerConformance(PluginConformance):
     distribution = "lathe-densemixer"
     config_snippet = "plugins: [densemixer]\ndense_mixer: true\n"
     arch = "qwen2_moe"
+    train_overrides = {"dataset_processes": 1}  # tokenize in-process: tiny data, shared CPUs
 
 
 def _yaml_blocks() -> list[str]:

@@ -18,6 +18,7 @@ class TestSpectrumConformance(PluginConformance):
     plugin_name = "spectrum"
     distribution = "lathe-spectrum"
     config_snippet = "plugins: [spectrum]\nspectrum_top_fraction: 0.25\n"
+    train_overrides = {"dataset_processes": 1}  # tokenize in-process: tiny data, shared CPUs
 
 
 def _yaml_blocks() -> list[str]:
