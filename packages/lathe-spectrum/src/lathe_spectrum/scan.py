@@ -151,7 +151,8 @@ def load_or_scan(model: torch.nn.Module, model_name: str, snr_dir: str | Path) -
     if path.exists():
         data = _read(path)
         if "fingerprint" not in data:  # Spectrum's own format: precomputed, trusted
-            layers = _parse_layers(data, path)
+            trained_anyway = {module_name(n) for n in always_trained(model)}
+            layers = [x for x in _parse_layers(data, path) if x.name not in trained_anyway]
             _check_names(layers, weights, path)
             _note(f"using precomputed SNR results {path}")
             return ScanResult(layers, path, computed=False)
