@@ -18,8 +18,8 @@ from lathe.data.cache import cache_key, cached, file_digest, prepared_root
 from lathe.data.packing import (
     balance_bins,
     bin_order,
-    first_fit_decreasing,
     pack_dataset,
+    pack_sequences,
     packing_efficiency,
 )
 from lathe.data.report import PrepReport, measure
@@ -94,7 +94,7 @@ def _tokenize_all(cfg: Config, plan: Plan, key: str, report: PrepReport) -> data
 
 
 def _pack(rows: datasets.Dataset, lengths: list[int], cfg: Config, multiple: int, report: PrepReport | None) -> datasets.Dataset:
-    bins, dropped = balance_bins(first_fit_decreasing(lengths, cfg.sequence_len), lengths, multiple)
+    bins, dropped = balance_bins(pack_sequences(lengths, cfg.sequence_len), lengths, multiple)
     if not bins:
         raise LatheError(f"sample_packing: {len(lengths)} sequences cannot fill {multiple} bins "
                          "(micro_batch_size x world size); add data or lower micro_batch_size")
