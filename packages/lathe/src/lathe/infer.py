@@ -20,8 +20,8 @@ def format_prompt(cfg: Config, plugins: Plugins, tokenizer: PreTrainedTokenizerB
     """The text the model sees for a plain prompt, in the training format of ``datasets[0]``.
 
     Chat datasets use the chat template. Instruction strategies (those with
-    ``field_instruction``/``field_output``) are asked to tokenize the prompt with two
-    different responses; the shared prefix is exactly the prompt as trained. Other
+    ``field_instruction``/``field_output``) tokenize the prompt with an empty response;
+    without the EOS that ends it, that is exactly the prompt as trained. Other
     strategies (completion, pretraining) continue the raw text.
     """
     from lathe.data.strategies import build_strategy, strategy_registry
@@ -33,12 +33,10 @@ def format_prompt(cfg: Config, plugins: Plugins, tokenizer: PreTrainedTokenizerB
     options = strategy.options
     if "field_instruction" not in options or "field_output" not in options:
         return prompt
-    first, second = (
-        strategy.tokenize({options["field_instruction"]: prompt, options["field_output"]: out})["input_ids"]
-        for out in ("a", "b")
-    )
-    shared = next((i for i, (x, y) in enumerate(zip(first, second, strict=False)) if x != y), min(len(first), len(second)))
-    return tokenizer.decode(first[:shared])  # type: ignore[no-any-return]
+    ids = strategy.tokenize({options["field_instruction"]: prompt, options["field_output"]: ""})["input_ids"]
+    if ids and ids[-1] == tokenizer.eos_token_id:
+        ids = ids[:-1]
+    return tokenizer.decode(ids)  # type: ignore[no-any-return]
 
 
 def chat_prompt(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -> str:
