@@ -86,3 +86,20 @@ def test_a_tiny_model_learns_to_fill_a_toy_pattern(tmp_path: Path) -> None:
     # and `lathe inference` finds the plugin's commands through the contract
     answers = run_inference(config, plugins, prompt=":complete 3 " + " ".join(CYCLE[:6]))
     assert len(answers) == 1 and "<|mask|>" not in answers[0]
+
+
+def test_eval_metrics_lora_and_the_accumulated_normaliser(tmp_path: Path) -> None:
+    """With LoRA and an eval set: eval_ metrics are logged, and each optimizer step divides by the
+    eligible tokens of all its micro-batches."""
+    cfg = _config(tmp_path, max_steps=2, adapter="lora", lora_target_linear=True, lora_r=4, lora_alpha=8,
+                  val_set_size=0.25, eval_steps=2, gradient_accumulation_steps=2, micro_batch_size=2,
+                  diffusion={"generate_samples": False})
+    result = run_training(cfg)
+    evals = [h for h in result.trainer.state.log_history if "eval_loss" in h]
+    assert evals and all(k in evals[-1] for k in ("eval_accuracy", "eval_mask_ratio", "eval_ce_loss"))
+    trainer = result.trainer
+    batches = list(trainer.get_train_dataloader())[:2]
+    _, n = trainer.get_batch_samples(iter(batches), 2, torch.device("cpu"))
+    eligible = sum(int(((b["labels"] != -100) & ~torch.isin(b["input_ids"], torch.tensor(trainer.special_ids))).sum())
+                   for b in batches)
+    assert int(n) == eligible

@@ -130,3 +130,12 @@ def test_kd_trainer_false_trains_plain_cross_entropy_on_the_same_data(tmp_path: 
     result = run_training(_config(tmp_path, data, max_steps=2, kd_trainer=False))
     assert "KDTrainer" not in type(result.trainer).__name__
     assert "kd_loss" not in result.trainer.state.log_history[0]
+
+
+def test_distillation_with_lora_and_gradient_accumulation(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, Path("unused"))
+    data = _teacher_file(tmp_path, _peaked_teacher(tmp_path), _model_and_tokenizer(cfg)[1], "teacher.jsonl", n=8)
+    result = run_training(_config(tmp_path, data, max_steps=2, adapter="lora", lora_target_linear=True, lora_r=4,
+                                  lora_alpha=8, micro_batch_size=2, gradient_accumulation_steps=2, kd_ce_alpha=0.2))
+    logged = [h for h in result.trainer.state.log_history if "loss" in h]
+    assert logged and all(h["kd_loss"] > 0 and h["ce_loss"] > 0 for h in logged)
