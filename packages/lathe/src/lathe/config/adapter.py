@@ -18,7 +18,7 @@ class AdapterSection(ConfigModel):
     lora_target_modules: list[str] | str | None = None
     lora_target_linear: bool = Field(False, description="Target every linear layer except lm_head.")
     lora_modules_to_save: list[str] | None = None
-    lora_fan_in_fan_out: bool = False
+    lora_fan_in_fan_out: bool | None = False
     peft_use_dora: bool = False
     peft_use_rslora: bool = False
     peft_layers_to_transform: list[int] | None = None
