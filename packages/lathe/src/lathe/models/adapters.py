@@ -60,7 +60,7 @@ def lora_config(cfg: Config, model: PreTrainedModel, new_tokens: bool) -> LoraCo
         lora_dropout=cfg.lora_dropout,
         target_modules=targets,
         modules_to_save=modules_to_save(cfg, model, new_tokens),
-        fan_in_fan_out=cfg.lora_fan_in_fan_out,
+        fan_in_fan_out=bool(cfg.lora_fan_in_fan_out),
         use_dora=cfg.peft_use_dora,
         use_rslora=cfg.peft_use_rslora,
         layers_to_transform=cfg.peft_layers_to_transform,

@@ -1,6 +1,7 @@
 """Building the causal LM a run trains: config, precision, attention, weights, vocabulary.
 
-Hook order (DESIGN.md §2): ``lathe_pre_model_load`` → build → ``lathe_post_model_build``
+Hook order (DESIGN.md §2): ``lathe_pre_model_load`` (fired by the run, before the
+tokenizer) → build → ``lathe_post_model_build``
 → adapters (``lathe_pre_adapter_load`` / ``lathe_post_adapter_load``) →
 ``lathe_post_model_load``. The tokenizer is loaded by :mod:`lathe.models.tokenizer`
 before this runs (so plugins' added tokens are already in it).
@@ -198,10 +199,12 @@ def enable_gradient_checkpointing(cfg: Config, model: PreTrainedModel) -> None:
 
 
 def load_model(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: Plugins) -> torch.nn.Module:
-    """The model to train: built, resized to the tokenizer, adapters attached, hooks fired."""
+    """The model to train: built, resized to the tokenizer, adapters attached, hooks fired.
+
+    The caller fires ``lathe_pre_model_load`` before loading the tokenizer (DESIGN.md §2).
+    """
     from lathe.models.adapters import attach_adapter
 
-    plugins.call("lathe_pre_model_load", cfg=cfg)
     model = build_model(cfg, model_config(cfg))
     added = resize_embeddings(model, len(tokenizer))
     if added:
