@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lathe.data.collate import Collator
-from lathe.data.packing import first_fit_decreasing, pack_dataset
+from lathe.data.packing import pack_dataset, pack_sequences
 from lathe.testing import alpaca_rows, tiny_model
 
 
@@ -48,7 +48,7 @@ def test_packed_loss_and_grads_equal_unpacked(tok: Any, attn: str, with_grads: b
 def _compare(tok: Any, attn: str, with_grads: bool, datasets: Any) -> None:
     rows = _rows(tok)
     lengths = [len(r["input_ids"]) for r in rows]
-    bins = first_fit_decreasing(lengths, capacity=64)
+    bins = pack_sequences(lengths, capacity=64)
     assert any(len(b) > 1 for b in bins), "the fixture must pack several sequences into one row"
     packed_rows = pack_dataset(datasets.Dataset.from_list(rows), bins)
     model = tiny_model("llama", tok, seed=1, attn_implementation=attn)
@@ -100,7 +100,7 @@ def test_packed_without_boundaries_would_differ(tok: Any) -> None:
 
     rows = _rows(tok)
     lengths = [len(r["input_ids"]) for r in rows]
-    bins = first_fit_decreasing(lengths, capacity=64)
+    bins = pack_sequences(lengths, capacity=64)
     packed = pack_dataset(datasets.Dataset.from_list(rows), bins)
     model = tiny_model("llama", tok, seed=1, attn_implementation="sdpa")
     batch = Collator(pad_id=tok.pad_token_id)([packed[i] for i in range(len(packed))])

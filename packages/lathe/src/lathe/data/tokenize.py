@@ -34,31 +34,37 @@ def apply_length_policy(example: Example, sequence_len: int, policy: str, where:
     return example, ""
 
 
+def _name_the_failing_row(strategy: PromptStrategy, rows: list[dict[str, Any]], indices: list[int], where: str) -> None:
+    """Tokenize one row at a time to raise the batch's error with the row that caused it."""
+    for row, index in zip(rows, indices, strict=True):
+        try:
+            strategy.tokenize(row)
+        except MissingField as exc:
+            raise LatheError(f"{where} row {index}: missing field {exc.field!r}") from None
+        except LatheError as exc:
+            raise LatheError(f"{where} row {index}: {exc}") from None
+
+
 def _tokenize_batch(
     batch: dict[str, list[Any]], indices: list[int], *, strategy: PromptStrategy, where: str,
 ) -> dict[str, list[Any]]:
     names = list(batch)
     rows = [{name: batch[name][i] for name in names} for i in range(len(indices))]
+    span = f"rows {indices[0]}-{indices[-1]}" if indices else "rows"
+    try:
+        examples = strategy.tokenize_batch(rows)
+    except LatheError as exc:
+        if not strategy.batched:
+            _name_the_failing_row(strategy, rows, indices, where)
+        detail = f"a row has no field {exc.field!r}" if isinstance(exc, MissingField) else str(exc)
+        raise LatheError(f"{where} {span}: {detail}") from None
     out: dict[str, list[Any]] = {"input_ids": [], "labels": [], DROP: []}
     cfg = strategy.cfg
-    try:
-        examples = strategy.tokenize_batch(rows) if strategy.batched else None
-    except MissingField as exc:
-        raise LatheError(f"{where} rows {indices[0]}-{indices[-1]}: a row has no field {exc.field!r}") from None
-    for k in range(len(examples) if examples is not None else len(rows)):
-        row_where = f"{where} row {indices[k]}" if examples is None else f"{where} chunk {k} of rows {indices[0]}-{indices[-1]}"
-        if examples is None:
-            try:
-                example = strategy.tokenize(rows[k])
-            except MissingField as exc:
-                raise LatheError(f"{row_where}: missing field {exc.field!r}") from None
-            except LatheError as exc:
-                raise LatheError(f"{row_where}: {exc}") from None
-        else:
-            example = examples[k]
+    for k, example in enumerate(examples):
+        row_where = f"{where} chunk {k} of {span}" if strategy.batched else f"{where} row {indices[k]}"
         example, reason = apply_length_policy(example, cfg.sequence_len, cfg.excess_length_strategy, row_where)
-        for key, values in example.items():  # input_ids, labels, and any per-token column a strategy adds
-            out.setdefault(key, []).append(values)
+        out["input_ids"].append(example["input_ids"])
+        out["labels"].append(example["labels"])
         out[DROP].append(reason)
     return out
 

@@ -98,20 +98,36 @@ class PromptStrategy:
         """Token ids of ``text``; the tokenizer's BOS etc. only for the first piece of a row."""
         return list(self.tokenizer(text, add_special_tokens=first)["input_ids"])
 
-    def prompt_response(self, prompt: str, response: str) -> Example:
-        """A prompt (trained only with ``train_on_inputs``) followed by a trained response and EOS."""
-        prompt_ids = self.encode(prompt, first=True)
-        response_ids = self.encode(response, first=False)
-        if self.tokenizer.eos_token_id is not None:
-            response_ids.append(self.tokenizer.eos_token_id)
-        prompt_labels = list(prompt_ids) if self.cfg.train_on_inputs else [IGNORE] * len(prompt_ids)
-        return {"input_ids": prompt_ids + response_ids, "labels": prompt_labels + response_ids}
-
     def tokenize(self, row: dict[str, Any]) -> Example:
         raise NotImplementedError
 
     def tokenize_batch(self, rows: list[dict[str, Any]]) -> list[Example]:
         return [self.tokenize(row) for row in rows]
+
+
+class PromptResponseStrategy(PromptStrategy):
+    """A prompt (trained only with ``train_on_inputs``) followed by a trained response and EOS.
+
+    Subclasses say how a row splits (:meth:`split`); rows are tokenized a batch at a time.
+    """
+
+    def split(self, row: dict[str, Any]) -> tuple[str, str]:
+        raise NotImplementedError
+
+    def tokenize(self, row: dict[str, Any]) -> Example:
+        return self.tokenize_batch([row])[0]
+
+    def tokenize_batch(self, rows: list[dict[str, Any]]) -> list[Example]:
+        pairs = [self.split(row) for row in rows]
+        prompts = self.tokenizer([p for p, _ in pairs], add_special_tokens=True)["input_ids"]
+        responses = self.tokenizer([r for _, r in pairs], add_special_tokens=False)["input_ids"]
+        eos = [] if self.tokenizer.eos_token_id is None else [self.tokenizer.eos_token_id]
+        out = []
+        for prompt, response in zip(prompts, responses, strict=True):
+            response = [*response, *eos]
+            prompt_labels = list(prompt) if self.cfg.train_on_inputs else [IGNORE] * len(prompt)
+            out.append({"input_ids": [*prompt, *response], "labels": prompt_labels + response})
+        return out
 
 
 def core_strategies() -> dict[str, type[PromptStrategy]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from lathe.data.strategies import Example, PromptStrategy
+from lathe.data.strategies import PromptResponseStrategy
 from lathe.errors import LatheError
 
 ALPACA_WITH_INPUT = (
@@ -19,7 +19,7 @@ ALPACA_NO_INPUT = (
 _FIELDS = {"field_instruction": "instruction", "field_input": "input", "field_output": "output", "field_system": "system"}
 
 
-class AlpacaStrategy(PromptStrategy):
+class AlpacaStrategy(PromptResponseStrategy):
     """``instruction``/``input``/``output`` rows in the Alpaca prompt; the output and EOS are trained."""
 
     keys: ClassVar[dict[str, Any]] = dict(_FIELDS)
@@ -30,28 +30,27 @@ class AlpacaStrategy(PromptStrategy):
         output = self.field(row, self.options["field_output"])
         return str(instruction), str(given), str(output)
 
-    def tokenize(self, row: dict[str, Any]) -> Example:
+    def split(self, row: dict[str, Any]) -> tuple[str, str]:
         instruction, given, output = self._parts(row)
         template = ALPACA_WITH_INPUT if given else ALPACA_NO_INPUT
         system = row.get(self.options["field_system"])
-        prompt = (f"{system}\n\n" if system else "") + template.format(instruction=instruction, input=given)
-        return self.prompt_response(prompt, output)
+        return (f"{system}\n\n" if system else "") + template.format(instruction=instruction, input=given), output
 
 
 class AlpacaChatmlStrategy(AlpacaStrategy):
     """Alpaca rows rendered as one ChatML user/assistant exchange."""
 
-    def tokenize(self, row: dict[str, Any]) -> Example:
+    def split(self, row: dict[str, Any]) -> tuple[str, str]:
         instruction, given, output = self._parts(row)
         system = row.get(self.options["field_system"]) or self.cfg.default_system_message
         user = f"{instruction}\n\n{given}" if given else instruction
         prompt = (f"<|im_start|>system\n{system}<|im_end|>\n" if system else "")
         prompt += f"<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
         end = "" if self.tokenizer.eos_token == "<|im_end|>" else "<|im_end|>"
-        return self.prompt_response(prompt, output + end)
+        return prompt, output + end
 
 
-class UserDefinedStrategy(PromptStrategy):
+class UserDefinedStrategy(PromptResponseStrategy):
     """Field names and format strings given in the entry (``type: {field_instruction: ..., format: ...}``).
 
     ``format`` may use ``{instruction}`` and ``{input}``; ``no_input_format`` is used when the
@@ -66,7 +65,7 @@ class UserDefinedStrategy(PromptStrategy):
         "system_prompt": "",
     }
 
-    def tokenize(self, row: dict[str, Any]) -> Example:
+    def split(self, row: dict[str, Any]) -> tuple[str, str]:
         fmt = self.options["format"]
         if not fmt:
             raise LatheError("datasets: type: {...} needs a 'format' string, e.g. \"[INST] {instruction} [/INST]\"")
@@ -78,4 +77,4 @@ class UserDefinedStrategy(PromptStrategy):
         system = row.get(self.options["field_system"]) or self.options["system_prompt"]
         prompt = self.options["system_format"].format(system=system) if system else ""
         prompt += fmt.format(instruction=instruction, input=given)
-        return self.prompt_response(prompt, output)
+        return prompt, output
