@@ -34,10 +34,11 @@ def scan(config: str, overrides: tuple[str, ...]) -> None:
     source = "computed" if result.computed else "read"
     click.echo(f"{source} {result.path}  (top fraction {fraction} per type)")
     width = max(len(layer.name) for layer in result.layers)
-    click.echo(f"{'layer':<{width}}  {'type':<24} {'snr':>10}  train")
+    type_width = max(len(layer.type) for layer in result.layers)
+    click.echo(f"{'layer':<{width}}  {'type':<{type_width}}  {'snr':>10}  train")
     for layer in sorted(result.layers, key=lambda x: (x.type, -x.snr, x.name)):
         mark = "yes" if layer.name in kept else "-"
-        click.echo(f"{layer.name:<{width}}  {layer.type:<24} {layer.snr:>10.4f}  {mark}")
+        click.echo(f"{layer.name:<{width}}  {layer.type:<{type_width}}  {layer.snr:>10.4f}  {mark}")
     click.echo(f"{len(kept)} of {len(result.layers)} weights train, plus embeddings and lm_head")
 
 
