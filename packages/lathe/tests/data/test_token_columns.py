@@ -24,3 +24,20 @@ def test_packing_concatenates_every_column() -> None:
     assert packed["input_ids"] == [[4, 5, 6, 3], [1, 2]]
     assert packed["extra"] == [[[], [0.5], [0.6], [0.3, 0.4]], [[0.1], []]]
     assert packed["position_ids"] == [[0, 1, 2, 0], [0, 1]]
+
+
+def test_tokenizing_keeps_a_strategys_extra_column() -> None:
+    from types import SimpleNamespace
+
+    from lathe.data.strategies import PromptStrategy
+    from lathe.data.tokenize import tokenize_dataset
+
+    class Tagged(PromptStrategy):
+        def tokenize(self, row):  # type: ignore[no-untyped-def]
+            ids = [ord(c) for c in row["text"]]
+            return {"input_ids": ids, "labels": ids, "tag": [[i] for i in range(len(ids))]}
+
+    cfg = SimpleNamespace(sequence_len=3, excess_length_strategy="truncate")
+    raw = datasets.Dataset.from_dict({"text": ["ab", "cdef"]})
+    rows, _ = tokenize_dataset(raw, Tagged(cfg, None, {}), "datasets[0]", 1, "fp-tagged")  # type: ignore[arg-type]
+    assert rows["tag"] == [[[0], [1]], [[0], [1], [2]]]

@@ -63,8 +63,8 @@ def _tokenize_batch(
     for k, example in enumerate(examples):
         row_where = f"{where} chunk {k} of {span}" if strategy.batched else f"{where} row {indices[k]}"
         example, reason = apply_length_policy(example, cfg.sequence_len, cfg.excess_length_strategy, row_where)
-        out["input_ids"].append(example["input_ids"])
-        out["labels"].append(example["labels"])
+        for key, values in example.items():  # input_ids, labels, and any per-token column a strategy adds
+            out.setdefault(key, []).append(values)
         out[DROP].append(reason)
     return out
 
