@@ -75,6 +75,7 @@ def _dataset_sums(trainer) -> tuple[float, float]:  # type: ignore[no-untyped-de
     model = trainer.model.train()
     total = 0.0
     for batch in trainer.get_train_dataloader():
+        assert torch.isfinite(batch["teacher_logprobs"]).any()  # the teacher rows reached the batch
         with torch.no_grad():
             total += float(trainer.compute_loss(model, batch, num_items_in_batch=1))
     kd = sum(trainer._metrics["train"]["kd_loss"])
@@ -136,6 +137,9 @@ def test_distillation_with_lora_and_gradient_accumulation(tmp_path: Path) -> Non
     cfg = _config(tmp_path, Path("unused"))
     data = _teacher_file(tmp_path, _peaked_teacher(tmp_path), _model_and_tokenizer(cfg)[1], "teacher.jsonl", n=8)
     result = run_training(_config(tmp_path, data, max_steps=2, adapter="lora", lora_target_linear=True, lora_r=4,
-                                  lora_alpha=8, micro_batch_size=2, gradient_accumulation_steps=2, kd_ce_alpha=0.2))
+                                  lora_alpha=8, micro_batch_size=2, gradient_accumulation_steps=2, kd_ce_alpha=0.2,
+                                  val_set_size=0.25, eval_steps=2))
     logged = [h for h in result.trainer.state.log_history if "loss" in h]
     assert logged and all(h["kd_loss"] > 0 and h["ce_loss"] > 0 for h in logged)
+    evals = [h for h in result.trainer.state.log_history if "eval_loss" in h]
+    assert evals and evals[-1]["eval_kd_loss"] > 0
