@@ -51,25 +51,27 @@ class PrepReport:
 
 
 def measure(ds: datasets.Dataset, eos_id: int | None, sequence_len: int, report: PrepReport) -> list[int]:
-    """Fill token counts and the length histogram from tokenized rows; returns row lengths."""
+    """Fill token counts and the length histogram from tokenized rows; returns row lengths.
+
+    Reads the memory-mapped Arrow columns a batch at a time, so the whole dataset is never
+    held in memory.
+    """
     import numpy as np
     import pyarrow.compute as pc
 
-    table = ds.with_format("arrow")[:]
-    ids = table.column("input_ids").combine_chunks() if ds.num_rows else None
-    if ids is None:
-        return []
-    labels = table.column("labels").combine_chunks()
-    lengths = pc.list_value_length(ids).to_numpy()
-    flat_ids = pc.list_flatten(ids).to_numpy()
-    flat_labels = pc.list_flatten(labels).to_numpy()
-    trained = flat_labels != -100
-    report.tokens = int(lengths.sum())
-    report.trained_tokens = int(trained.sum())
-    report.eos_trained = int((trained & (flat_ids == eos_id)).sum()) if eos_id is not None else 0
+    lengths: list[int] = []
+    for batch in ds.with_format("arrow").iter(batch_size=10_000):
+        ids, labels = batch.column("input_ids"), batch.column("labels")
+        flat_ids = pc.list_flatten(ids).to_numpy()
+        trained = pc.list_flatten(labels).to_numpy() != -100
+        lengths += pc.list_value_length(ids).to_pylist()
+        report.trained_tokens += int(trained.sum())
+        if eos_id is not None:
+            report.eos_trained += int((trained & (flat_ids == eos_id)).sum())
+    report.tokens = int(np.sum(lengths)) if lengths else 0
     width = max(sequence_len // HISTOGRAM_BUCKETS, 1)
-    buckets = Counter(int(n - 1) // width for n in lengths)
+    buckets = Counter((n - 1) // width for n in lengths)
     report.length_histogram = {
-        f"{b * width + 1}-{(b + 1) * width}": int(buckets.get(b, 0)) for b in range(-(-sequence_len // width))
+        f"{b * width + 1}-{(b + 1) * width}": buckets.get(b, 0) for b in range(-(-sequence_len // width))
     }
-    return [int(n) for n in np.asarray(lengths)]
+    return lengths

@@ -76,7 +76,7 @@ def tokenize_dataset(
     tokenized = ds.map(
         _tokenize_batch,
         batched=True,
-        batch_size=256,
+        batch_size=1000,
         with_indices=True,
         remove_columns=ds.column_names,
         num_proc=workers if (workers := min(num_proc or 1, len(ds) // ROWS_PER_WORKER)) > 1 else None,
