@@ -167,3 +167,25 @@ def test_parallel_tokenizing_gives_the_same_rows(make_cfg: Any, tok: Any, tmp_pa
     one = prep(make_cfg, tok, entry, sequence_len=256)
     two = prep(make_cfg, tok, entry, sequence_len=256, dataset_processes=2, dataset_prepared_path=str(tmp_path / "p2"))
     assert one.train["input_ids"] == two.train["input_ids"]
+
+
+def test_parallel_tokenizing_with_a_plugin_config(make_cfg: Any, tok: Any, tmp_path: Path) -> None:
+    """The run's config class (built with plugins' fields) cannot be pickled; workers get its values."""
+    import types
+
+    from pydantic import BaseModel
+
+    from lathe.hookspecs import hookimpl
+
+    class Fields(BaseModel):
+        myplug_level: int = 1
+
+    @hookimpl
+    def lathe_config_model() -> type[BaseModel]:
+        return Fields
+
+    plugins = Plugins.from_modules({"myplug": types.SimpleNamespace(lathe_config_model=lathe_config_model)})
+    path = write_jsonl(alpaca_rows(600), tmp_path / "a.jsonl")
+    cfg = make_cfg([{"path": str(path), "type": "alpaca"}], plugins, sequence_len=256, dataset_processes=2)
+    data = prepare_datasets(cfg, tok, plugins)
+    assert len(data.train) == 600

@@ -32,6 +32,16 @@ top-k logprobs); truncation and packing carry them along with the tokens."""
 COMMON_KEYS = frozenset({"path", "type", "ds_type", "data_files", "split", "name", "revision", "shards", "shards_idx"})
 
 
+class ConfigValues:
+    """A picklable read-only copy of a config's values, read by attribute like the config."""
+
+    def __init__(self, cfg: Any):
+        if isinstance(cfg, ConfigValues):
+            self.__dict__.update(cfg.__dict__)
+        else:
+            self.__dict__.update({name: getattr(cfg, name) for name in type(cfg).model_fields})
+
+
 class MissingField(LatheError):
     """A row lacks a field its strategy needs; the caller adds dataset and row."""
 
@@ -60,6 +70,11 @@ class PromptStrategy:
         self.cfg = cfg
         self.tokenizer = tokenizer
         self.options = options
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for tokenizing processes: the run's config class is built at run time (plugins'
+        fields merged in) and cannot be pickled, so its values travel as a :class:`ConfigValues`."""
+        return {**self.__dict__, "cfg": ConfigValues(self.cfg)}
 
     @classmethod
     def resolve_options(cls, raw: dict[str, Any], where: str) -> dict[str, Any]:
