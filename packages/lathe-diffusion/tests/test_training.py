@@ -98,6 +98,8 @@ def test_eval_metrics_lora_and_the_accumulated_normaliser(tmp_path: Path) -> Non
     evals = [h for h in result.trainer.state.log_history if "eval_loss" in h]
     assert evals and all(k in evals[-1] for k in ("eval_accuracy", "eval_mask_ratio", "eval_ce_loss"))
     trainer = result.trainer
+    first, second = trainer.evaluate(), trainer.evaluate()
+    assert first["eval_loss"] == second["eval_loss"]  # the eval masks are seeded: losses compare across evals
     batches = list(trainer.get_train_dataloader())[:2]
     _, n = trainer.get_batch_samples(iter(batches), 2, torch.device("cpu"))
     eligible = sum(int(((b["labels"] != -100) & ~torch.isin(b["input_ids"], torch.tensor(trainer.special_ids))).sum())

@@ -60,6 +60,7 @@ class DiffusionTrainer(Trainer):
         self.loss_is_scaled_for_ga = True
         self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
         self.last_batch: dict[str, torch.Tensor] | None = None
+        self._eval_noise: torch.Generator | None = None
         if self.diffusion.generate_samples:
             self.add_callback(SampleCallback(self))
 
@@ -89,7 +90,8 @@ class DiffusionTrainer(Trainer):
         positions = inputs.get("position_ids")
         segments = segment_ids(attention, positions)
         eligible = self._eligible(inputs)
-        noised = add_noise(ids, segments, eligible, self.mask_id, self.schedule)
+        noise = None if model.training else self._eval_noise
+        noised = add_noise(ids, segments, eligible, self.mask_id, self.schedule, generator=noise)
         logits = bidirectional_logits(model, noised.noisy_ids, segments, positions)
         out = diffusion_loss(
             logits, ids, noised.masked, noised.p_mask, eligible,
@@ -102,6 +104,14 @@ class DiffusionTrainer(Trainer):
         if model.training:
             self.last_batch = {"input_ids": ids.detach(), "segments": segments.detach(), "eligible": eligible.detach()}
         return (out.loss, {"loss": out.loss, "logits": logits}) if return_outputs else out.loss
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
+        """Every evaluation masks the eval set the same way (seeded), so eval losses compare."""
+        self._eval_noise = torch.Generator().manual_seed(self.args.seed)
+        try:
+            return super().evaluate(*args, **kwargs)
+        finally:
+            self._eval_noise = None
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         split, prefix = ("eval", "eval_") if "eval_loss" in logs else ("train", "")
