@@ -50,7 +50,8 @@ class SampleCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
         settings = self.trainer.diffusion
-        if state.global_step % settings.generation_interval == 0 and self.trainer.last_batch is not None:
+        due = state.global_step % settings.generation_interval == 0
+        if due and state.is_world_process_zero and self.trainer.last_batch is not None:
             self.write_samples(state.global_step)
 
     @torch.no_grad()
