@@ -123,3 +123,29 @@ def test_eval_sample_packing_defaults_to_sample_packing(
 ) -> None:
     data = _packed(make_cfg, tok, tmp_path, rows=100, val_set_size=0.2, eval_sample_packing=eval_packing)
     assert ("position_ids" in data.eval.column_names) == packed
+
+
+def test_more_ranks_repack_without_tokenizing_again(
+    make_cfg: Any, tok: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`lathe preprocess` on one machine, then a 4-rank run: only the packing is redone."""
+    import lathe.data.prepare as prepare_mod
+
+    single = _packed(make_cfg, tok, tmp_path, rows=150, micro_batch_size=2)
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("tokenized again")
+
+    monkeypatch.setattr(prepare_mod, "tokenize_dataset", refuse)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    ranks = _packed(make_cfg, tok, tmp_path, rows=150, micro_batch_size=2)
+    assert len(ranks.train) % 8 == 0 and ranks.path != single.path
+    assert sum(len(r["input_ids"]) for r in ranks.train) == sum(len(r["input_ids"]) for r in single.train)
+
+
+def test_eval_packing_alone_leaves_training_rows_unpacked(make_cfg: Any, tok: Any, tmp_path: Path) -> None:
+    write_jsonl(alpaca_rows(60), tmp_path / "a.jsonl")
+    cfg = make_cfg([{"path": str(tmp_path / "a.jsonl"), "type": "alpaca"}], sequence_len=512,
+                   val_set_size=0.2, eval_sample_packing=True)
+    data = prepare_datasets(cfg, tok, Plugins())
+    assert "position_ids" not in data.train.column_names and "position_ids" in data.eval.column_names

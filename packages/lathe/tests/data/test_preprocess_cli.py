@@ -66,7 +66,8 @@ def test_axolotl_config_prepares_unchanged_and_debug_marks_trained_tokens(
     assert "rows: 94 read" in out and "packing:" in out and "efficiency" in out and "dropped:" in out
     assert "EOS trained: yes" in out
     assert "[[" in out and "\x1b[" not in out
-    assert len(list((tmp_path / "last_run_prepared").glob("*/lathe_prepared.json"))) == 1
+    stages = sorted(p.parent.name for p in (tmp_path / "last_run_prepared").glob("*/lathe_prepared.json"))
+    assert len(stages) == 2 and stages[1] == f"{stages[0]}-packed-2-1"  # tokenized, then packed for 2 x 1 rank
 
 
 def test_preprocess_bad_key_exits_2_with_the_key(

@@ -108,7 +108,8 @@ def _pack(rows: datasets.Dataset, lengths: list[int], cfg: Config, multiple: int
     return pack_dataset(rows, bins)
 
 
-def _build(cfg: Config, train_plan: Plan, test_plan: Plan, key: str, eos: int | None) -> PreparedData:
+def _tokenized(cfg: Config, train_plan: Plan, test_plan: Plan, key: str, eos: int | None) -> PreparedData:
+    """Stage 1: read, tokenize, mask, filter, split (independent of batch size and world size)."""
     report = PrepReport()
     train = _tokenize_all(cfg, train_plan, key, report)
     assert train is not None
@@ -119,15 +120,30 @@ def _build(cfg: Config, train_plan: Plan, test_plan: Plan, key: str, eos: int | 
             raise LatheError(f"val_set_size: {size} rows requested but only {len(train)} rows are left for training")
         split = train.train_test_split(test_size=size, seed=cfg.seed, shuffle=True)
         train, evaluation = split["train"].flatten_indices(), split["test"].flatten_indices()
-    lengths = measure(train, eos, cfg.sequence_len, report)
+    measure(train, eos, cfg.sequence_len, report)
     report.rows_kept = len(train)
     report.eval_rows = len(evaluation) if evaluation is not None else 0
-    if cfg.sample_packing:
-        train = _pack(train, lengths, cfg, bins_multiple(cfg), report)
+    return PreparedData(train, evaluation, report)
+
+
+def _row_lengths(ds: datasets.Dataset) -> list[int]:
+    import pyarrow.compute as pc
+
+    lengths: list[int] = []
+    for batch in ds.with_format("arrow").iter(batch_size=10_000):
+        lengths += pc.list_value_length(batch.column("input_ids")).to_pylist()
+    return lengths
+
+
+def _packed(cfg: Config, data: PreparedData) -> PreparedData:
+    """Stage 2: pack the tokenized rows into bins divisible by micro_batch_size x world size."""
+    report = PrepReport.from_json(data.report.to_json())
+    report.dropped = dict(report.dropped)
+    train = _pack(data.train, _row_lengths(data.train), cfg, bins_multiple(cfg), report) if cfg.sample_packing else data.train
+    evaluation = data.eval
     eval_packing = cfg.sample_packing if cfg.eval_sample_packing is None else cfg.eval_sample_packing
     if evaluation is not None and eval_packing and len(evaluation):
-        eval_lengths = [len(x) for x in evaluation["input_ids"]]
-        evaluation = _pack(evaluation, eval_lengths, cfg, bins_multiple(cfg, eval_set=True), None)
+        evaluation = _pack(evaluation, _row_lengths(evaluation), cfg, bins_multiple(cfg, eval_set=True), None)
     return PreparedData(train, evaluation, report)
 
 
@@ -159,21 +175,24 @@ def prepare_datasets(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: P
     """The run's prepared data, from the cache when its key matches, else built and cached."""
     train_plan, test_plan = _plan(cfg, tokenizer, plugins)
     sources = [_source_id(e, w) for w, e, _ in train_plan] + ["test"] + [_source_id(e, w) for w, e, _ in test_plan]
-    # keys outside the data section that still shape the prepared rows: the seed (split,
-    # shuffle, bin order) and the bin multiple (micro_batch_size x world size)
-    extra = {"seed": cfg.seed, "bins_multiple": [bins_multiple(cfg), bins_multiple(cfg, eval_set=True)]}
-    key = cache_key(cfg, tokenizer, sources, extra)
-    eos = tokenizer.eos_token_id
-
-    def write(folder: Path) -> None:
-        _save(_build(cfg, train_plan, test_plan, key, eos), folder)
-
-    folder, built_here = cached(prepared_root(cfg), key, write)
+    # the seed shapes the split, the shuffle and the bin order, though it lives outside the data keys
+    key = cache_key(cfg, tokenizer, sources, {"seed": cfg.seed})
+    root = prepared_root(cfg)
+    folder, built_here = cached(
+        root, key, lambda f: _save(_tokenized(cfg, train_plan, test_plan, key, tokenizer.eos_token_id), f)
+    )
     data = load_prepared(folder)
+    if cfg.sample_packing or cfg.eval_sample_packing:
+        # Packing is cached apart, keyed also by micro_batch_size x world size: `lathe preprocess`
+        # on one CPU machine tokenizes once, and a multi-GPU run only re-packs (one rank, others wait).
+        multiples = f"{bins_multiple(cfg)}-{bins_multiple(cfg, eval_set=True)}"
+        folder, packed_here = cached(root, f"{key}-packed-{multiples}", lambda f: _save(_packed(cfg, data), f))
+        data = load_prepared(folder)
+        built_here = built_here or packed_here
     log.info("prepared data %s (%s)", folder, "built" if built_here else "loaded from cache")
     for line in data.report.lines():
         log.info(line)
-    if data.report.eos_trained == 0 and eos is not None:
+    if data.report.eos_trained == 0 and tokenizer.eos_token_id is not None:
         warnings.warn("no EOS token is trained: the model will not learn to stop (check train_on_eos)",
                       DataWarning, stacklevel=2)
     return data
