@@ -63,6 +63,13 @@ def test_folder_data_files_and_saved_dataset(make_cfg: Any, tok: Any, tmp_path: 
     datasets.Dataset.from_list(alpaca_rows(6)).save_to_disk(str(tmp_path / "saved"))
     saved = prep(make_cfg, tok, [{"path": str(tmp_path / "saved"), "type": "alpaca"}], sequence_len=256)
     assert saved.report.rows_in == 6
+    splits = datasets.DatasetDict({"train": datasets.Dataset.from_list(alpaca_rows(7)),
+                                   "test": datasets.Dataset.from_list(alpaca_rows(3))})
+    splits.save_to_disk(str(tmp_path / "dict"))
+    picked = prep(make_cfg, tok, [{"path": str(tmp_path / "dict"), "split": "test", "type": "alpaca"}], sequence_len=256)
+    assert picked.report.rows_in == 3
+    with pytest.raises(LatheError, match=r"datasets\[0\]\.split: 'dev' is not one of train, test"):
+        prep(make_cfg, tok, [{"path": str(tmp_path / "dict"), "split": "dev", "type": "alpaca"}])
 
 
 def test_shards(make_cfg: Any, tok: Any, tmp_path: Path) -> None:

@@ -26,13 +26,20 @@ def _builder(ds_type: str | None, files: list[Path], where: str) -> str:
     return kinds.pop()  # type: ignore[return-value]
 
 
+def is_saved_dataset(path: Path) -> bool:
+    """A folder written by ``Dataset.save_to_disk`` or ``DatasetDict.save_to_disk``."""
+    return (path / "dataset_dict.json").is_file() or (
+        (path / "state.json").is_file() and (path / "dataset_info.json").is_file()
+    )
+
+
 def local_files(entry: DatasetConfig, where: str) -> list[Path] | None:
     """The files an entry reads, or None when ``path`` is not local (a hub id)."""
     path = Path(entry.path).expanduser()
     if path.is_file():
         return [path]
     if path.is_dir():
-        if (path / "state.json").exists() and (path / "dataset_info.json").exists():
+        if is_saved_dataset(path):
             return sorted(p for p in path.rglob("*") if p.is_file())
         if entry.data_files:
             names = [entry.data_files] if isinstance(entry.data_files, str) else entry.data_files
@@ -71,9 +78,13 @@ def load_source(entry: DatasetConfig, where: str) -> datasets.Dataset:
             raise LatheError(f"{where}.path: {entry.path!r} is not a local file and HF_HUB_OFFLINE is set")
         ds = datasets.load_dataset(entry.path, name=entry.name, revision=entry.revision,
                                    data_files=entry.data_files, split=entry.split)
-    elif (files[0].parent / "state.json").exists() and (files[0].parent / "dataset_info.json").exists():
-        loaded = datasets.load_from_disk(str(files[0].parent))
-        ds = loaded[entry.split] if isinstance(loaded, datasets.DatasetDict) else loaded
+    elif is_saved_dataset(Path(entry.path).expanduser()):
+        loaded = datasets.load_from_disk(str(Path(entry.path).expanduser()))
+        if isinstance(loaded, datasets.DatasetDict):
+            if entry.split not in loaded:
+                raise LatheError(f"{where}.split: {entry.split!r} is not one of {', '.join(loaded)}")
+            loaded = loaded[entry.split]
+        ds = loaded
     else:
         builder = _builder(entry.ds_type, files, where)
         try:
