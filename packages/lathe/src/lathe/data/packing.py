@@ -8,10 +8,12 @@ block-diagonal causal mask (no attention crosses sequences).
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import datasets
+    import pyarrow as pa
 
 
 def _best_fill(counts: dict[int, int], room: int) -> list[int]:
@@ -101,32 +103,52 @@ def packing_efficiency(lengths: list[int], n_bins: int, capacity: int) -> float:
     return sum(lengths) / (n_bins * capacity) if n_bins else 0.0
 
 
-def pack_dataset(ds: datasets.Dataset, bins: list[list[int]]) -> datasets.Dataset:
-    """One row per bin: ``input_ids``, ``labels`` and any other per-token column a strategy added
-    (e.g. a teacher's logprobs) concatenated, ``position_ids`` restarting per sequence."""
-    import datasets
+def _pack_group(ds: datasets.Dataset, bins: list[list[int]]) -> pa.Table:
+    """The packed rows of ``bins`` as one Arrow table."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    flat = [i for b in bins for i in b]
-    table = ds.select(flat).with_format("arrow")[:]
+    table = ds.select([i for b in bins for i in b]).with_format("arrow")[:]
     ids = table.column("input_ids").combine_chunks()
-    labels = table.column("labels").combine_chunks()
     seq_lens = pc.list_value_length(ids).to_numpy()
     seq_starts = np.concatenate([[0], np.cumsum(seq_lens)[:-1]])
     positions = np.arange(int(seq_lens.sum()), dtype=np.int64) - np.repeat(seq_starts, seq_lens)
-    bin_sizes = np.array([len(b) for b in bins])
-    bin_seq_ends = np.cumsum(bin_sizes)
+    bin_seq_ends = np.cumsum([len(b) for b in bins])
     tok_ends = np.concatenate([[0], np.cumsum(seq_lens)])[bin_seq_ends]
     offsets = pa.array(np.concatenate([[0], tok_ends]).astype(np.int32))
 
     def listed(values: pa.Array) -> pa.ListArray:
         return pa.ListArray.from_arrays(offsets, values)
 
-    columns = {"input_ids": listed(pc.list_flatten(ids)), "labels": listed(pc.list_flatten(labels))}
-    for name in table.column_names:
+    columns = {"input_ids": listed(pc.list_flatten(ids))}
+    for name in table.column_names:  # labels, and any other per-token column a strategy added
         if name not in columns:
             columns[name] = listed(pc.list_flatten(table.column(name).combine_chunks()))
-    packed = pa.table({**columns, "position_ids": listed(pa.array(positions))})
-    return datasets.Dataset(packed)
+    return pa.table({**columns, "position_ids": listed(pa.array(positions))})
+
+
+def pack_dataset(
+    ds: datasets.Dataset, bins: list[list[int]], path: Path | None = None, bins_per_group: int = 4096
+) -> datasets.Dataset:
+    """One row per bin: ``input_ids``, ``labels`` and any other per-token column a strategy added
+    (e.g. a teacher's logprobs) concatenated, ``position_ids`` restarting per sequence.
+
+    Bins are packed a group at a time; with ``path`` each group is appended to that Arrow
+    file and the result is memory-mapped from it, so data larger than memory packs too.
+    """
+    import datasets
+    import pyarrow as pa
+    from datasets.arrow_writer import ArrowWriter
+
+    if not bins:
+        return datasets.Dataset.from_dict({name: [] for name in [*ds.column_names, "position_ids"]})
+    groups = (bins[i : i + bins_per_group] for i in range(0, len(bins), bins_per_group))
+    if path is None:
+        return datasets.Dataset(pa.concat_tables([_pack_group(ds, g) for g in groups]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with ArrowWriter(path=str(path)) as writer:
+        for group in groups:
+            writer.write_table(_pack_group(ds, group))
+        writer.finalize()
+    return datasets.Dataset.from_file(str(path))

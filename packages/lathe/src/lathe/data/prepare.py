@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +94,9 @@ def _tokenize_all(cfg: Config, plan: Plan, key: str, report: PrepReport) -> data
     return merged
 
 
-def _pack(rows: datasets.Dataset, lengths: list[int], cfg: Config, multiple: int, report: PrepReport | None) -> datasets.Dataset:
+def _pack(
+    rows: datasets.Dataset, lengths: list[int], cfg: Config, multiple: int, report: PrepReport | None, path: Path
+) -> datasets.Dataset:
     bins, dropped = balance_bins(pack_sequences(lengths, cfg.sequence_len), lengths, multiple)
     if not bins:
         raise LatheError(f"sample_packing: {len(lengths)} sequences cannot fill {multiple} bins "
@@ -105,7 +108,7 @@ def _pack(rows: datasets.Dataset, lengths: list[int], cfg: Config, multiple: int
         kept = [lengths[i] for b in bins for i in b]
         report.bins = len(bins)
         report.packing_efficiency = packing_efficiency(kept, len(bins), cfg.sequence_len)
-    return pack_dataset(rows, bins)
+    return pack_dataset(rows, bins, path)
 
 
 def _tokenized(cfg: Config, train_plan: Plan, test_plan: Plan, key: str, eos: int | None) -> PreparedData:
@@ -135,16 +138,21 @@ def _row_lengths(ds: datasets.Dataset) -> list[int]:
     return lengths
 
 
-def _packed(cfg: Config, data: PreparedData) -> PreparedData:
+def _write_packed(cfg: Config, data: PreparedData, folder: Path) -> None:
     """Stage 2: pack the tokenized rows into bins divisible by micro_batch_size x world size."""
+    scratch = folder / "scratch"
     report = PrepReport.from_json(data.report.to_json())
     report.dropped = dict(report.dropped)
-    train = _pack(data.train, _row_lengths(data.train), cfg, bins_multiple(cfg), report) if cfg.sample_packing else data.train
+    train = data.train
+    if cfg.sample_packing:
+        train = _pack(train, _row_lengths(train), cfg, bins_multiple(cfg), report, scratch / "train.arrow")
     evaluation = data.eval
     eval_packing = cfg.sample_packing if cfg.eval_sample_packing is None else cfg.eval_sample_packing
     if evaluation is not None and eval_packing and len(evaluation):
-        evaluation = _pack(evaluation, _row_lengths(evaluation), cfg, bins_multiple(cfg, eval_set=True), None)
-    return PreparedData(train, evaluation, report)
+        multiple = bins_multiple(cfg, eval_set=True)
+        evaluation = _pack(evaluation, _row_lengths(evaluation), cfg, multiple, None, scratch / "eval.arrow")
+    _save(PreparedData(train, evaluation, report), folder)
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _save(data: PreparedData, folder: Path) -> None:
@@ -186,7 +194,7 @@ def prepare_datasets(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: P
         # Packing is cached apart, keyed also by micro_batch_size x world size: `lathe preprocess`
         # on one CPU machine tokenizes once, and a multi-GPU run only re-packs (one rank, others wait).
         multiples = f"{bins_multiple(cfg)}-{bins_multiple(cfg, eval_set=True)}"
-        folder, packed_here = cached(root, f"{key}-packed-{multiples}", lambda f: _save(_packed(cfg, data), f))
+        folder, packed_here = cached(root, f"{key}-packed-{multiples}", lambda f: _write_packed(cfg, data, f))
         data = load_prepared(folder)
         built_here = built_here or packed_here
     log.info("prepared data %s (%s)", folder, "built" if built_here else "loaded from cache")
