@@ -34,7 +34,7 @@ def test_malformed_jsonl_line_names_file_and_line(ws: Workspace) -> None:
     rows = [json.dumps({"instruction": "a", "input": "", "output": "b"})] * 3
     bad.write_text("\n".join([rows[0], rows[1], '{"instruction": "a", "output": ', rows[2]]) + "\n")
     cfg = ws.config(datasets=[{"path": str(bad), "type": "alpaca"}])
-    assert_clean_failure(ws.lathe("preprocess", str(cfg)), "bad.jsonl", "line 3")
+    assert_clean_failure(ws.lathe("preprocess", str(cfg)), "bad.jsonl:3")
 
 
 def test_row_missing_a_field_the_strategy_needs(ws: Workspace) -> None:
