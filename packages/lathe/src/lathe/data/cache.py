@@ -27,6 +27,7 @@ from pydantic import BaseModel
 
 from lathe.__about__ import __version__
 from lathe.config.fields import DATA_MARK
+from lathe.errors import LatheError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -143,6 +144,12 @@ def cached(root: Path, key: str, write: Callable[[Path], None]) -> tuple[Path, b
             write(temp)
             (temp / COMPLETE).write_text(json.dumps({"key": key, "lathe": __version__}))
             os.rename(temp, final)
+        except OSError as exc:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise LatheError(
+                f"cannot write prepared data to {root} (dataset_prepared_path): "
+                f"{exc.strerror or exc}; nothing partial was left behind"
+            ) from None
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
             raise
