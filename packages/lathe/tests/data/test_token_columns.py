@@ -39,5 +39,5 @@ def test_tokenizing_keeps_a_strategys_extra_column() -> None:
 
     cfg = SimpleNamespace(sequence_len=3, excess_length_strategy="truncate")
     raw = datasets.Dataset.from_dict({"text": ["ab", "cdef"]})
-    rows, _ = tokenize_dataset(raw, Tagged(cfg, None, {}), "datasets[0]", 1, "fp-tagged")  # type: ignore[arg-type]
+    rows, _, _ = tokenize_dataset(raw, Tagged(cfg, None, {}), "datasets[0]", 1, "fp-tagged")  # type: ignore[arg-type]
     assert rows["tag"] == [[[0], [1]], [[0], [1], [2]]]

@@ -28,6 +28,7 @@ class DatasetConfig(ConfigModel):
     revision: str | None = None
     shards: int | None = Field(None, ge=1)
     shards_idx: int | None = Field(None, ge=0)
+    streaming: bool = Field(False, description="Read rows as a stream and tokenize them as they arrive, without first converting the source to Arrow.")
 
 
 class DataSection(ConfigModel):

@@ -77,13 +77,14 @@ def _tokenize_all(cfg: Config, plan: Plan, key: str, report: PrepReport) -> data
     parts = []
     for where, entry, strategy in plan:
         raw = load_source(entry, where)
-        report.rows_in += len(raw)
-        rows, reasons = tokenize_dataset(raw, strategy, where, cfg.dataset_processes or os.cpu_count(), f"{key}-{where}")
+        processes = cfg.dataset_processes or os.cpu_count()
+        rows, reasons, read = tokenize_dataset(raw, strategy, where, processes, f"{key}-{where}")
+        report.rows_in += read
         for reason, n in reasons.items():
             report.dropped[reason] = report.dropped.get(reason, 0) + n
         if len(rows) == 0:
             why = ", ".join(f"{n} {r}" for r, n in reasons.items()) or "it has no rows"
-            raise LatheError(f"{where}: no row is left after filtering ({len(raw)} read; dropped: {why}; "
+            raise LatheError(f"{where}: no row is left after filtering ({read} read; dropped: {why}; "
                              f"sequence_len is {cfg.sequence_len})")
         parts.append(rows)
     if not parts:

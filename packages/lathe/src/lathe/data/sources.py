@@ -68,8 +68,8 @@ def _find_bad_json_line(path: Path) -> str | None:
     return None
 
 
-def load_source(entry: DatasetConfig, where: str) -> datasets.Dataset:
-    """All rows of one entry (one split), sharded when ``shards`` is set."""
+def load_source(entry: DatasetConfig, where: str) -> datasets.Dataset | datasets.IterableDataset:
+    """All rows of one entry (one split), sharded when ``shards`` is set; a stream with ``streaming``."""
     import datasets
 
     files = local_files(entry, where)
@@ -77,7 +77,9 @@ def load_source(entry: DatasetConfig, where: str) -> datasets.Dataset:
         if os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}:
             raise LatheError(f"{where}.path: {entry.path!r} is not a local file and HF_HUB_OFFLINE is set")
         ds = datasets.load_dataset(entry.path, name=entry.name, revision=entry.revision,
-                                   data_files=entry.data_files, split=entry.split)
+                                   data_files=entry.data_files, split=entry.split, streaming=entry.streaming)
+    elif entry.streaming and is_saved_dataset(Path(entry.path).expanduser()):
+        raise LatheError(f"{where}.streaming: a saved dataset folder is memory-mapped already; remove streaming")
     elif is_saved_dataset(Path(entry.path).expanduser()):
         loaded = datasets.load_from_disk(str(Path(entry.path).expanduser()))
         if isinstance(loaded, datasets.DatasetDict):
@@ -88,7 +90,8 @@ def load_source(entry: DatasetConfig, where: str) -> datasets.Dataset:
     else:
         builder = _builder(entry.ds_type, files, where)
         try:
-            ds = datasets.load_dataset(builder, data_files=[str(f) for f in files], split="train")
+            ds = datasets.load_dataset(builder, data_files=[str(f) for f in files], split="train",
+                                       streaming=entry.streaming)
         except Exception as exc:  # the loaders raise many types; find the line when it is JSON
             if builder == "json":
                 for f in files:
@@ -96,6 +99,8 @@ def load_source(entry: DatasetConfig, where: str) -> datasets.Dataset:
                     if bad:
                         raise LatheError(f"{where}: {bad}") from None
             raise LatheError(f"{where}: cannot read {', '.join(map(str, files))}: {exc}") from None
+    if entry.shards and entry.streaming:
+        raise LatheError(f"{where}.shards: not available with streaming")
     if entry.shards:
         index = entry.shards_idx or 0
         if index >= entry.shards:

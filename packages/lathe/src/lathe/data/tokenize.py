@@ -69,23 +69,63 @@ def _tokenize_batch(
     return out
 
 
-def tokenize_dataset(
-    ds: datasets.Dataset, strategy: PromptStrategy, where: str, num_proc: int | None, fingerprint: str,
-) -> tuple[datasets.Dataset, Counter[str]]:
-    """Tokenized, masked rows that are kept, and the count of dropped rows by reason."""
-    tokenized = ds.map(
-        _tokenize_batch,
-        batched=True,
-        batch_size=1000,
-        with_indices=True,
-        remove_columns=ds.column_names,
-        num_proc=workers if (workers := min(num_proc or 1, len(ds) // ROWS_PER_WORKER)) > 1 else None,
-        fn_kwargs={"strategy": strategy, "where": where},
-        new_fingerprint=fingerprint,
-        desc=f"tokenizing {where}",
+READ = "_read"
+STREAM_BATCH = 1000
+
+
+def _streamed_rows(stream: datasets.IterableDataset, strategy: PromptStrategy, where: str):  # type: ignore[no-untyped-def]
+    """Tokenized rows of a stream, a batch at a time; ``_read`` counts the source rows behind them."""
+    start = 0
+    for batch in stream.iter(batch_size=STREAM_BATCH):
+        n = len(next(iter(batch.values()))) if batch else 0
+        out = _tokenize_batch(batch, list(range(start, start + n)), strategy=strategy, where=where)
+        names = list(out)
+        for k in range(len(out[DROP])):
+            yield {**{name: out[name][k] for name in names}, READ: n if k == 0 else 0}
+        start += n
+
+
+def _tokenize_stream(
+    stream: datasets.IterableDataset, strategy: PromptStrategy, where: str, fingerprint: str
+) -> tuple[datasets.Dataset, int]:
+    """A stream tokenized into an on-disk dataset (written in batches: memory stays bounded)."""
+    import datasets
+
+    rows = datasets.Dataset.from_generator(
+        _streamed_rows, gen_kwargs={"stream": stream, "strategy": strategy, "where": where},
+        fingerprint=fingerprint,
     )
+    read = sum(sum(batch[READ]) for batch in rows.iter(batch_size=10_000))
+    return rows.remove_columns(READ), read
+
+
+def tokenize_dataset(
+    ds: datasets.Dataset | datasets.IterableDataset, strategy: PromptStrategy, where: str, num_proc: int | None,
+    fingerprint: str,
+) -> tuple[datasets.Dataset, Counter[str], int]:
+    """Tokenized, masked rows that are kept, the count of dropped rows by reason, and rows read.
+
+    A streamed source (``streaming: true``) is read and tokenized as it arrives.
+    """
+    import datasets
+
+    if isinstance(ds, datasets.IterableDataset):
+        tokenized, read = _tokenize_stream(ds, strategy, where, fingerprint)
+    else:
+        read = len(ds)
+        tokenized = ds.map(
+            _tokenize_batch,
+            batched=True,
+            batch_size=1000,
+            with_indices=True,
+            remove_columns=ds.column_names,
+            num_proc=workers if (workers := min(num_proc or 1, len(ds) // ROWS_PER_WORKER)) > 1 else None,
+            fn_kwargs={"strategy": strategy, "where": where},
+            new_fingerprint=fingerprint,
+            desc=f"tokenizing {where}",
+        )
     reasons = Counter(r for r in tokenized[DROP] if r)
     if reasons:
         tokenized = tokenized.filter(lambda r: [not x for x in r], batched=True, input_columns=[DROP],
                                      new_fingerprint=fingerprint + "-kept")
-    return tokenized.remove_columns(DROP), reasons
+    return tokenized.remove_columns(DROP), reasons, read

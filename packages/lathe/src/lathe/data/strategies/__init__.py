@@ -29,7 +29,9 @@ A strategy may add other per-token columns (lists as long as ``input_ids``, e.g.
 top-k logprobs); truncation and packing carry them along with the tokens."""
 
 # Keys of DatasetConfig itself (every strategy accepts them).
-COMMON_KEYS = frozenset({"path", "type", "ds_type", "data_files", "split", "name", "revision", "shards", "shards_idx"})
+COMMON_KEYS = frozenset({
+    "path", "type", "ds_type", "data_files", "split", "name", "revision", "shards", "shards_idx", "streaming",
+})
 
 
 class ConfigValues:
