@@ -118,3 +118,46 @@ def killer_path(tmp_path: Path) -> Path:
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lathe-test-killer\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[lathe.plugins]\nkiller = lathe_test_killer\n")
     return root
+
+
+FAULTS = '''
+import errno
+import os
+import signal
+
+from lathe.hookspecs import hookimpl
+
+
+@hookimpl
+def lathe_post_tokenizer_load(cfg, tokenizer):
+    mode = os.environ.get("LATHE_TEST_SAVE_FAULT")
+    if not mode:
+        return
+    import datasets
+
+    original = datasets.Dataset.save_to_disk
+
+    def faulty(self, path, *args, **kwargs):
+        if mode == "enospc":
+            os.makedirs(path, exist_ok=True)
+            with open(os.path.join(path, "partial.arrow"), "wb") as f:
+                f.write(b"x" * 1024)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+        original(self, path, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGKILL)  # written, not yet published
+
+    datasets.Dataset.save_to_disk = faulty
+'''
+
+
+@pytest.fixture
+def faults_path(tmp_path: Path) -> Path:
+    """A folder holding an installed test plugin `faults` that breaks the prepared-data write."""
+    root = tmp_path / "faults-site"
+    root.mkdir()
+    (root / "lathe_test_faults.py").write_text(FAULTS)
+    info = root / "lathe_test_faults-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lathe-test-faults\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[lathe.plugins]\nfaults = lathe_test_faults\n")
+    return root
