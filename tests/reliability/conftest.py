@@ -161,3 +161,39 @@ def faults_path(tmp_path: Path) -> Path:
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lathe-test-faults\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[lathe.plugins]\nfaults = lathe_test_faults\n")
     return root
+
+
+SIGNALLER = '''
+import os
+import signal
+
+from lathe.hookspecs import hookimpl
+
+
+@hookimpl
+def lathe_callbacks(cfg):
+    from transformers import TrainerCallback
+
+    step = int(os.environ.get("LATHE_TEST_SIGNAL_AT", "0"))
+    sig = getattr(signal, os.environ.get("LATHE_TEST_SIGNAL", "SIGINT"))
+
+    class SignalAt(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step + 1 == step:
+                os.kill(os.getpid(), sig)
+
+    return [SignalAt()]
+'''
+
+
+@pytest.fixture
+def signaller_path(tmp_path: Path) -> Path:
+    """An installed test plugin `signaller` that signals its own process at a chosen step."""
+    root = tmp_path / "signaller-site"
+    root.mkdir()
+    (root / "lathe_test_signaller.py").write_text(SIGNALLER)
+    info = root / "lathe_test_signaller-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lathe-test-signaller\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[lathe.plugins]\nsignaller = lathe_test_signaller\n")
+    return root

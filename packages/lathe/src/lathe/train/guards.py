@@ -11,7 +11,7 @@ from typing import Literal
 import torch
 from transformers import TrainerCallback
 
-from lathe.errors import LatheError
+from lathe.errors import Interrupted, LatheError
 
 
 class NonFiniteError(LatheError):
@@ -93,3 +93,16 @@ class GracefulInterrupt(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
         self.uninstall()
+
+
+def raise_if_interrupted(trainer: object) -> None:
+    """After ``train()`` returns: if a signal stopped it, say where the checkpoint is and exit."""
+    handler = trainer.callback_handler  # type: ignore[attr-defined]
+    for callback in handler.callbacks:
+        if isinstance(callback, GracefulInterrupt) and callback.received is not None:
+            checkpoint = f"{trainer.args.output_dir}/checkpoint-{callback.step}"  # type: ignore[attr-defined]
+            raise Interrupted(
+                f"{callback.received} received: stopped at step {callback.step} after saving {checkpoint}; "
+                "run again with auto_resume_from_checkpoints: true to continue",
+                int(signal.Signals[callback.received]),
+            )

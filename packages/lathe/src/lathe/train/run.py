@@ -81,13 +81,14 @@ def _report_data(report: Any) -> None:
 
 def train(cfg: Config, plugins: Plugins) -> TrainResult:
     """Fine-tune the model ``cfg`` describes and save it to ``output_dir``."""
-    from lathe.data.prepare import prepare_datasets
     from transformers import set_seed
 
     from lathe.config.save import save_resolved
+    from lathe.data.prepare import prepare_datasets
     from lathe.models.loading import load_model
     from lathe.models.tokenizer import load_tokenizer
     from lathe.train.checkpoints import resume_checkpoint, save_outputs
+    from lathe.train.guards import raise_if_interrupted
     from lathe.train.output_dir import check_output_dir
 
     try:
@@ -103,6 +104,7 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
         trainer = build_trainer(cfg, plugins, model, tokenizer, data.train, data.eval)
         plugins.call("lathe_post_trainer_create", cfg=cfg, trainer=trainer)
         result = trainer.train(resume_from_checkpoint=resume)
+        raise_if_interrupted(trainer)
         metrics = dict(result.metrics)
         if data.eval is not None:
             metrics.update(_with_perplexity(trainer.evaluate()))
@@ -125,7 +127,6 @@ def _with_perplexity(metrics: dict[str, float]) -> dict[str, float]:
 def evaluate(cfg: Config, plugins: Plugins) -> dict[str, float]:
     """Eval loss and perplexity of the trained model in ``output_dir`` on the config's eval set."""
     from lathe.data.prepare import prepare_datasets
-
     from lathe.models.trained import load_trained
 
     try:
