@@ -46,15 +46,26 @@ def test_row_missing_a_field_the_strategy_needs(ws: Workspace) -> None:
 
 def test_every_row_over_sequence_len_is_explained(ws: Workspace) -> None:
     result = ws.lathe("preprocess", str(ws.config(sequence_len=8)))
-    assert_clean_failure(result, "sequence_len")
+    assert_clean_failure(result, "datasets[0]: no row is left", "24 read", "24 longer than sequence_len")
 
 
-def test_all_labels_masked_is_refused(ws: Workspace) -> None:
-    data = ws.root / "empty_out.jsonl"
-    data.write_text("".join(json.dumps({"instruction": f"say {i}", "input": "", "output": ""}) + "\n" for i in range(5)))
-    cfg = ws.config(datasets=[{"path": str(data), "type": "alpaca"}], train_on_eos="none")
-    result = ws.lathe("preprocess", str(cfg))
-    assert result.returncode != 0 and "Traceback" not in result.stderr
+def test_all_labels_masked_is_refused_with_counts(ws: Workspace) -> None:
+    from lathe.testing import chat_rows, write_jsonl
+
+    rows = [r for r in chat_rows(8) if r["messages"][0]["role"] != "system"]
+    data = write_jsonl(rows, ws.root / "chat.jsonl")
+    entry = {"path": str(data), "type": "chat_template", "roles_to_train": ["system"], "train_on_eos": "none"}
+    result = ws.lathe("preprocess", str(ws.config(datasets=[entry])))
+    assert_clean_failure(result, "no row is left", f"{len(rows)} no trainable token")
+
+
+def test_tokenizer_without_pad_token_warns_and_pads(ws: Workspace, tmp_path: Path) -> None:
+    from lathe.testing import write_tiny_model
+
+    model = write_tiny_model(tmp_path / "no-pad", pad_token=False)
+    result = ws.lathe("preprocess", str(ws.config(base_model=str(model))))
+    assert result.returncode == 0, result.stderr
+    assert "the tokenizer has no pad token; using" in result.stderr
 
 
 def test_tokenizer_without_chat_template_where_one_is_needed(ws: Workspace, tmp_path: Path) -> None:
@@ -81,3 +92,29 @@ def test_output_dir_holding_another_runs_config(ws: Workspace) -> None:
 
 def test_plugin_missing(ws: Workspace) -> None:
     assert_clean_failure(ws.lathe("train", str(ws.config(plugins=["liger"]))), "lathe-liger")
+
+
+def _fake_plugin(root: Path, name: str, code: str) -> None:
+    (root / f"lathe_test_{name}.py").write_text(code)
+    info = root / f"lathe_test_{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: lathe-test-{name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[lathe.plugins]\n{name} = lathe_test_{name}\n")
+
+
+def test_plugin_broken(ws: Workspace, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    _fake_plugin(site, "broken", "raise ImportError('needs libfoo')\n")
+    result = ws.lathe("train", str(ws.config(plugins=["broken"])), env={"PYTHONPATH": str(site)})
+    assert_clean_failure(result, 'Error loading plugin "broken" (lathe-test-broken 1.0)', "needs libfoo")
+
+
+def test_plugins_conflicting(ws: Workspace, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    code = "from lathe.hookspecs import hookimpl\n\n@hookimpl\ndef lathe_optimizer(cfg, model):\n    import torch\n    return torch.optim.SGD(model.parameters(), lr=0.1)\n"
+    _fake_plugin(site, "opt_a", code)
+    _fake_plugin(site, "opt_b", code)
+    result = ws.lathe("train", str(ws.config(plugins=["opt_a", "opt_b"])), env={"PYTHONPATH": str(site)})
+    assert_clean_failure(result, "'opt_a' and 'opt_b' both answer lathe_optimizer")
