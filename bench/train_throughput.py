@@ -101,7 +101,8 @@ def run_plain(base: dict[str, Any], root: Path) -> dict[str, float]:
     model = AutoModelForCausalLM.from_pretrained(base["base_model"], dtype=torch.float32)
     args = TrainingArguments(output_dir=str(root / "plain"), per_device_train_batch_size=MICRO_BATCH,
                              num_train_epochs=1, learning_rate=1e-4, lr_scheduler_type="constant",
-                             logging_steps=10, save_strategy="no", report_to="none", disable_tqdm=True, seed=0)
+                             logging_steps=10, save_strategy="no", report_to="none", disable_tqdm=True, seed=0,
+                             data_seed=0)
     trainer = Trainer(model=model, args=args, train_dataset=rows,
                       data_collator=DataCollatorForSeq2Seq(tok, padding="longest"))
     start = time.perf_counter()
