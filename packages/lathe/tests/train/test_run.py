@@ -4,6 +4,7 @@ hooks, failure handling, and an Axolotl-style config."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,7 @@ def test_merge_lora_logits_equal_base_plus_adapter(tmp_path: Path, added_tokens:
     assert not any("lora" in n for n, _ in merged.named_parameters())
 
 
-def test_inference_answers_held_out_prompt_after_learning(tmp_path: Path) -> None:
+def test_inference_answers_held_out_prompt_after_learning(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Every training answer is "blue"; a prompt never seen in training is answered "blue"."""
     from lathe.infer import run_inference
 
@@ -111,6 +112,8 @@ def test_inference_answers_held_out_prompt_after_learning(tmp_path: Path) -> Non
     assert result.losses[-1] < 0.2 * result.losses[0]
     answers = run_inference(_cfg(tmp_path, **overrides), Plugins(), prompt="Name a colour for item 99.", max_new_tokens=4)
     assert answers == ["blue"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("Name a colour for item 123.\n\nexit\nnot read\n"))
+    assert run_inference(_cfg(tmp_path, **overrides), Plugins(), max_new_tokens=4) == ["blue"]  # interactive
 
     by_plugin = make_plugins(lathe_generate=lambda cfg, model, tokenizer, prompt: f"[{prompt.count('###')}]")
     assert run_inference(_cfg(tmp_path, **overrides), by_plugin, prompt="hi") == ["[2]"]  # alpaca prompt format used
