@@ -51,3 +51,9 @@ def test_activation_offloading_wraps_the_step_and_keeps_the_loss(cfg_of, monkeyp
     assert entered == [False, False]  # two steps offloaded (no pinning without CUDA), none without the key
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
     assert cfg_of(gradient_checkpointing="offload").gradient_checkpointing == "offload"
+
+
+def test_bf16_true_builds_on_a_cpu_only_machine(cfg_of) -> None:  # type: ignore[no-untyped-def]
+    args = build_training_arguments(cfg_of(bf16=True), make_plugins(), train_rows=32, has_eval=False)
+    assert args.bf16 and not args.fp16
+    assert not build_training_arguments(cfg_of(bf16="auto"), make_plugins(), 32, False).bf16  # auto: no bf16 on CPU

@@ -122,6 +122,8 @@ def training_arguments_dict(cfg: Config, train_rows: int, has_eval: bool) -> dic
     for key, value in (("adam_beta1", cfg.adam_beta1), ("adam_beta2", cfg.adam_beta2), ("adam_epsilon", cfg.adam_epsilon)):
         if value is not None:
             kwargs[key] = value
+    if kwargs["bf16"] and not (torch.cuda.is_available() or torch.backends.mps.is_available()):
+        kwargs["use_cpu"] = True  # bf16: true on a CPU-only machine (autocast on the CPU)
     if cfg.tf32 and torch.cuda.is_available():
         kwargs["tf32"] = True
     if cfg.gradient_checkpointing:
