@@ -60,6 +60,17 @@ def ws(tmp_path: Path, model_dir: Path) -> Workspace:
     return Workspace(tmp_path, model_dir)
 
 
+def install_test_plugin(site: Path, name: str, code: str) -> Path:
+    """Install a one-module plugin `name` into ``site`` (dist-info with a lathe.plugins entry point)."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"lathe_test_{name}.py").write_text(code)
+    info = site / f"lathe_test_{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: lathe-test-{name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[lathe.plugins]\n{name} = lathe_test_{name}\n")
+    return site
+
+
 def assert_clean_failure(result: subprocess.CompletedProcess[str], *expected: str) -> None:
     """Non-zero exit, no traceback, and every expected fragment in the message."""
     assert result.returncode != 0, result.stdout
@@ -109,15 +120,8 @@ def lathe_post_trainer_create(cfg, trainer):
 
 @pytest.fixture
 def killer_path(tmp_path: Path) -> Path:
-    """A folder holding an installed test plugin `killer` (put it on PYTHONPATH)."""
-    root = tmp_path / "killer-site"
-    root.mkdir()
-    (root / "lathe_test_killer.py").write_text(KILLER)
-    info = root / "lathe_test_killer-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lathe-test-killer\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[lathe.plugins]\nkiller = lathe_test_killer\n")
-    return root
+    """A folder (put it on PYTHONPATH) holding the installed test plugin `killer`."""
+    return install_test_plugin(tmp_path / "killer-site", "killer", KILLER)
 
 
 FAULTS = '''
@@ -152,15 +156,8 @@ def lathe_post_tokenizer_load(cfg, tokenizer):
 
 @pytest.fixture
 def faults_path(tmp_path: Path) -> Path:
-    """A folder holding an installed test plugin `faults` that breaks the prepared-data write."""
-    root = tmp_path / "faults-site"
-    root.mkdir()
-    (root / "lathe_test_faults.py").write_text(FAULTS)
-    info = root / "lathe_test_faults-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lathe-test-faults\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[lathe.plugins]\nfaults = lathe_test_faults\n")
-    return root
+    """A folder holding the installed test plugin `faults`, which breaks the prepared-data write."""
+    return install_test_plugin(tmp_path / "faults-site", "faults", FAULTS)
 
 
 SIGNALLER = '''
@@ -188,12 +185,5 @@ def lathe_callbacks(cfg):
 
 @pytest.fixture
 def signaller_path(tmp_path: Path) -> Path:
-    """An installed test plugin `signaller` that signals its own process at a chosen step."""
-    root = tmp_path / "signaller-site"
-    root.mkdir()
-    (root / "lathe_test_signaller.py").write_text(SIGNALLER)
-    info = root / "lathe_test_signaller-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lathe-test-signaller\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[lathe.plugins]\nsignaller = lathe_test_signaller\n")
-    return root
+    """A folder holding the installed test plugin `signaller`, which signals its own process."""
+    return install_test_plugin(tmp_path / "signaller-site", "signaller", SIGNALLER)

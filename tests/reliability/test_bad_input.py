@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.reliability.conftest import Workspace, assert_clean_failure
+from tests.reliability.conftest import Workspace, assert_clean_failure, install_test_plugin
 
 
 def test_malformed_yaml(ws: Workspace) -> None:
@@ -94,27 +94,16 @@ def test_plugin_missing(ws: Workspace) -> None:
     assert_clean_failure(ws.lathe("train", str(ws.config(plugins=["liger"]))), "lathe-liger")
 
 
-def _fake_plugin(root: Path, name: str, code: str) -> None:
-    (root / f"lathe_test_{name}.py").write_text(code)
-    info = root / f"lathe_test_{name}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: lathe-test-{name}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[lathe.plugins]\n{name} = lathe_test_{name}\n")
-
-
 def test_plugin_broken(ws: Workspace, tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    site.mkdir()
-    _fake_plugin(site, "broken", "raise ImportError('needs libfoo')\n")
+    site = install_test_plugin(tmp_path / "site", "broken", "raise ImportError('needs libfoo')\n")
     result = ws.lathe("train", str(ws.config(plugins=["broken"])), env={"PYTHONPATH": str(site)})
     assert_clean_failure(result, 'Error loading plugin "broken" (lathe-test-broken 1.0)', "needs libfoo")
 
 
 def test_plugins_conflicting(ws: Workspace, tmp_path: Path) -> None:
     site = tmp_path / "site"
-    site.mkdir()
     code = "from lathe.hookspecs import hookimpl\n\n@hookimpl\ndef lathe_optimizer(cfg, model):\n    import torch\n    return torch.optim.SGD(model.parameters(), lr=0.1)\n"
-    _fake_plugin(site, "opt_a", code)
-    _fake_plugin(site, "opt_b", code)
+    install_test_plugin(site, "opt_a", code)
+    install_test_plugin(site, "opt_b", code)
     result = ws.lathe("train", str(ws.config(plugins=["opt_a", "opt_b"])), env={"PYTHONPATH": str(site)})
     assert_clean_failure(result, "'opt_a' and 'opt_b' both answer lathe_optimizer")
