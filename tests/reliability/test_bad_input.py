@@ -107,3 +107,10 @@ def test_plugins_conflicting(ws: Workspace, tmp_path: Path) -> None:
     install_test_plugin(site, "opt_b", code)
     result = ws.lathe("train", str(ws.config(plugins=["opt_a", "opt_b"])), env={"PYTHONPATH": str(site)})
     assert_clean_failure(result, "'opt_a' and 'opt_b' both answer lathe_optimizer")
+
+
+def test_train_reports_the_data_before_training(ws: Workspace) -> None:
+    result = ws.lathe("train", str(ws.config(max_steps=1)))
+    assert result.returncode == 0, result.stderr
+    assert "lathe: data: rows: 24 read" in result.stderr
+    assert "lathe: data: EOS trained: yes" in result.stderr

@@ -75,8 +75,10 @@ def build_trainer(
 
 
 def _report_data(report: Any) -> None:
+    """Before training: trainable-token share, drops by reason, EOS trained, packing (USERS.md)."""
     if report is not None:
-        print(f"lathe: data: {report}", file=sys.stderr)
+        for line in report.lines():
+            print(f"lathe: data: {line}", file=sys.stderr)
 
 
 def train(cfg: Config, plugins: Plugins) -> TrainResult:
@@ -99,7 +101,7 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
         plugins.call("lathe_pre_model_load", cfg=cfg)
         tokenizer = load_tokenizer(cfg, plugins)
         data = prepare_datasets(cfg, tokenizer, plugins)
-        _report_data(getattr(data, "report", None))
+        _report_data(data.report)
         model = load_model(cfg, tokenizer, plugins)
         trainer = build_trainer(cfg, plugins, model, tokenizer, data.train, data.eval)
         plugins.call("lathe_post_trainer_create", cfg=cfg, trainer=trainer)
