@@ -78,7 +78,7 @@ def _dataset_sums(trainer) -> tuple[float, float]:  # type: ignore[no-untyped-de
         assert torch.isfinite(batch["teacher_logprobs"]).any()  # the teacher rows reached the batch
         with torch.no_grad():
             total += float(trainer.compute_loss(model, batch, num_items_in_batch=1))
-    kd = sum(trainer._metrics["train"]["kd_loss"])
+    kd = sum(trainer._metrics.recorded("train", "kd_loss"))
     return total, kd
 
 

@@ -9,13 +9,13 @@ accumulated batch and the loss does not depend on how the batch is split.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 import torch
 from transformers import Trainer
 
 from lathe.errors import LatheError
+from lathe.metrics import StepMetrics
 from lathe_diffusion.attention import bidirectional_logits
 from lathe_diffusion.config import DiffusionSection
 from lathe_diffusion.loss import diffusion_loss
@@ -58,7 +58,7 @@ class DiffusionTrainer(Trainer):
         self.schedule = schedule_of(self.diffusion)
         self.model_accepts_loss_kwargs = True  # we count N ourselves (get_batch_samples)
         self.loss_is_scaled_for_ga = True
-        self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
+        self._metrics = StepMetrics()
         self.last_batch: dict[str, torch.Tensor] | None = None
         self._eval_noise: torch.Generator | None = None
         if self.diffusion.generate_samples:
@@ -100,7 +100,7 @@ class DiffusionTrainer(Trainer):
         )
         split = "train" if model.training else "eval"
         for key, value in out.metrics.items():
-            self._metrics[split][key].append(value)
+            self._metrics.add(split, key, value)
         if model.training:
             self.last_batch = {"input_ids": ids.detach(), "segments": segments.detach(), "eligible": eligible.detach()}
         return (out.loss, {"loss": out.loss, "logits": logits}) if return_outputs else out.loss
@@ -114,12 +114,7 @@ class DiffusionTrainer(Trainer):
             self._eval_noise = None
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
-        split, prefix = ("eval", "eval_") if "eval_loss" in logs else ("train", "")
-        if split == "eval" or "loss" in logs:
-            for key, values in self._metrics[split].items():
-                if values:
-                    logs[prefix + key] = round(sum(values) / len(values), 6)
-            self._metrics[split].clear()
+        self._metrics.flush_into(logs)
         super().log(logs, *args, **kwargs)
 
 

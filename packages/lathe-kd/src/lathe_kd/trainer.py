@@ -9,13 +9,13 @@ of the whole accumulated batch and passes them as ``num_items_in_batch``.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from transformers import Trainer
 
+from lathe.metrics import StepMetrics
 from lathe_kd.align import align
 from lathe_kd.loss import chunked_kd_loss
 from lathe_kd.strategy import TEACHER_IDS, TEACHER_LOGPROBS
@@ -41,7 +41,7 @@ class KDTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.model_accepts_loss_kwargs = True  # the Trainer then counts trained tokens for us
         self.loss_is_scaled_for_ga = True
-        self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
+        self._metrics = StepMetrics()
 
     def compute_loss(
         self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
@@ -66,17 +66,12 @@ class KDTrainer(Trainer):
             num_items=num_items_in_batch if model.training else None, chunk_size=CHUNK_SIZE,
         )
         split = "train" if model.training else "eval"
-        self._metrics[split]["kd_loss"].append(float(loss.kd.detach()))
-        self._metrics[split]["ce_loss"].append(float(loss.ce.detach()))
+        self._metrics.add(split, "kd_loss", float(loss.kd.detach()))
+        self._metrics.add(split, "ce_loss", float(loss.ce.detach()))
         return (loss.loss, {"loss": loss.loss}) if return_outputs else loss.loss
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
-        split, prefix = ("eval", "eval_") if "eval_loss" in logs else ("train", "")
-        if split == "eval" or "loss" in logs:
-            for key, values in self._metrics[split].items():
-                if values:
-                    logs[prefix + key] = round(sum(values) / len(values), 6)
-            self._metrics[split].clear()
+        self._metrics.flush_into(logs)
         super().log(logs, *args, **kwargs)
 
 

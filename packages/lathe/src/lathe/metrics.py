@@ -1,0 +1,33 @@
+"""Step metrics a plugin's trainer records between log lines (public API for plugins)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+
+class StepMetrics:
+    """Values recorded per split ("train" / "eval") and averaged into the next log line.
+
+    A trainer calls :meth:`add` from ``compute_loss`` and :meth:`flush_into` from ``log``:
+    a training log line gets the train averages since the last one; an evaluation's log
+    line (it holds ``eval_loss``) gets the eval averages with an ``eval_`` prefix.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
+
+    def add(self, split: str, name: str, value: float) -> None:
+        self._values[split][name].append(value)
+
+    def recorded(self, split: str, name: str) -> list[float]:
+        """The values recorded since the last flush (for tests and callbacks)."""
+        return list(self._values[split].get(name, []))
+
+    def flush_into(self, logs: dict[str, float]) -> None:
+        split, prefix = ("eval", "eval_") if "eval_loss" in logs else ("train", "")
+        if split == "train" and "loss" not in logs:
+            return
+        for name, values in self._values[split].items():
+            if values:
+                logs[prefix + name] = round(sum(values) / len(values), 6)
+        self._values[split].clear()
