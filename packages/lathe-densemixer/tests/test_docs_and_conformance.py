@@ -1,6 +1,5 @@
 """The plugin conformance suite, and the config snippets of docs/plugins/densemixer.md."""
 
-import re
 from pathlib import Path
 
 import pytest
@@ -9,7 +8,7 @@ import yaml
 from lathe.config import validate
 from lathe.plugins import Plugins
 from lathe.testing import base_config
-from lathe.testing.conformance import PluginConformance
+from lathe.testing.conformance import PluginConformance, yaml_blocks
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "plugins" / "densemixer.md"
 
@@ -22,15 +21,11 @@ class TestDenseMixerConformance(PluginConformance):
     train_overrides = {"dataset_processes": 1}  # tokenize in-process: tiny data, shared CPUs
 
 
-def _yaml_blocks() -> list[str]:
-    return re.findall(r"```yaml\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
-
-
 def test_docs_have_a_config_snippet() -> None:
-    assert _yaml_blocks()
+    assert yaml_blocks(DOC)
 
 
-@pytest.mark.parametrize("snippet", _yaml_blocks())
+@pytest.mark.parametrize("snippet", yaml_blocks(DOC))
 def test_documented_snippet_validates(snippet: str, tmp_path: Path) -> None:
     data = {**base_config(tmp_path, arch="qwen2_moe"), **yaml.safe_load(snippet)}
     cfg = validate(data, Plugins.load(data["plugins"]))

@@ -14,6 +14,7 @@ enabled leaves no library code patched.
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 from pathlib import Path
 from typing import Any, ClassVar
@@ -131,3 +132,8 @@ def check_import_is_light(module: str) -> None:
     """A plugin module must not import torch/transformers at import time (keeps `lathe --help` fast)."""
     heavy = {"torch", "transformers", "datasets"} & _imports_after(module)
     assert not heavy, f"importing {module} imports {sorted(heavy)}; import them inside hooks"
+
+
+def yaml_blocks(markdown: Path) -> list[str]:
+    """The ```yaml fenced blocks of a docs page, so a test can validate each documented snippet."""
+    return re.findall(r"```yaml\n(.*?)```", markdown.read_text(encoding="utf-8"), flags=re.S)
