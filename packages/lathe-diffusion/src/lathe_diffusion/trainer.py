@@ -49,6 +49,9 @@ class DiffusionTrainer(Trainer):
     """Set ``diffusion`` (the config block) on a subclass; :func:`trainer_for` does that."""
 
     diffusion: DiffusionSection
+    # each token is predicted at its own position (no shift): a packed sample's first token
+    # is a target of its own segment, so lathe must not mask it at the boundary
+    lathe_next_token_labels = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

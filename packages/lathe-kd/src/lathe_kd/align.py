@@ -5,8 +5,9 @@ teacher's top-k distribution over token j given the tokens before it (the
 ``prompt_logprobs`` convention of vLLM and SGLang). The student predicts token j
 from position j − 1, so — exactly like ``labels`` — student position i is scored
 against teacher row i + 1. A token is distilled when it is trained
-(``labels`` ≠ −100) and has a teacher row; the first token of a packed sample
-(``position_ids`` = 0) is never predicted from the sample before it.
+(``labels`` ≠ −100) and has a teacher row. The first token of a packed sample is never
+predicted from the sample before it: lathe's collator masks its label (the core's
+``BoundaryMasking``, applied to kd's collator like any other).
 """
 
 from __future__ import annotations
@@ -30,12 +31,9 @@ def align(
     labels: torch.Tensor,
     teacher_ids: torch.Tensor,
     teacher_lp: torch.Tensor,
-    position_ids: torch.Tensor | None = None,
 ) -> Aligned:
     """Shift the per-token targets by one and keep the trained positions."""
-    next_labels = labels[:, 1:].clone()
-    if position_ids is not None:
-        next_labels[position_ids[:, 1:] == 0] = IGNORE_INDEX
+    next_labels = labels[:, 1:]
     keep = next_labels != IGNORE_INDEX
     lp = teacher_lp[:, 1:][keep]
     return Aligned(keep, next_labels[keep], teacher_ids[:, 1:][keep], lp)

@@ -57,7 +57,7 @@ class KDTrainer(Trainer):
         if teacher_ids is None:  # a batch without teacher data: cross-entropy only
             teacher_ids = torch.zeros(*labels.shape, 1, dtype=torch.long, device=labels.device)
             teacher_lp = torch.full((*labels.shape, 1), float("-inf"), device=labels.device)
-        a = align(labels, teacher_ids, teacher_lp, inputs.get("position_ids"))
+        a = align(labels, teacher_ids, teacher_lp)
         loss = chunked_kd_loss(
             hidden[:, :-1][a.positions], output_layer(self.accelerator.unwrap_model(model)),
             a.labels, a.teacher_ids, a.teacher_lp,

@@ -1,4 +1,9 @@
-"""A packed batch (position_ids, no attention_mask) trains exactly like the same sequences unpacked."""
+"""A packed batch (position_ids, no attention_mask) attends exactly like the same sequences unpacked.
+
+This checks attention only (each sequence's own next-token loss and the gradients, for
+every attention backend); the trainer's loss on packed rows, boundary labels included,
+is checked in ``tests/train/test_packed_loss.py``.
+"""
 
 from __future__ import annotations
 

@@ -6,11 +6,17 @@ get NO ``attention_mask`` and ``use_cache=False``: transformers (masking_utils `
 builds a block-diagonal causal mask from the position ids for eager, sdpa and flex attention,
 and flash-attention varlen reads the same boundaries. Labels are the only loss input, so the
 trainer can normalise by the number of trained tokens across accumulation steps.
+
+A causal LM's loss shifts labels by one over the whole row, so in a packed row the label
+at a sequence start would be predicted from the last token of the sequence before it.
+:class:`BoundaryMasking` (applied by ``build_trainer`` to whichever collator the run uses,
+lathe's or a plugin's) masks the label at every ``position_ids == 0``: a packed row then
+trains exactly the tokens, and gives exactly the loss, of its sequences unpacked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -62,8 +68,36 @@ class Collator:
         return batch
 
 
+def mask_boundaries(batch: dict[str, Any]) -> dict[str, Any]:
+    """``batch`` with its label at every sequence start (``position_ids == 0``) set to -100.
+
+    Those labels are never next-token targets of their own sequence (unpacked, the shift
+    drops them); in a packed row they would be predicted from the previous sequence.
+    """
+    positions, labels = batch.get("position_ids"), batch.get("labels")
+    if positions is not None and labels is not None and positions.shape == labels.shape:
+        batch["labels"] = labels.masked_fill(positions == 0, IGNORE)
+    return batch
+
+
+@dataclass
+class BoundaryMasking:
+    """Wraps any collator so its packed batches never train across a sequence boundary."""
+
+    collate: Callable[[Sequence[dict[str, Any]]], dict[str, Any]]
+
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        return mask_boundaries(self.collate(rows))
+
+
+def pad_id_of(tokenizer: Any) -> int:
+    """The id batches are padded with: the pad token, else EOS."""
+    pad = getattr(tokenizer, "pad_token_id", None)
+    return int(pad if pad is not None else tokenizer.eos_token_id)
+
+
 def build_collator(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> Collator:
     """The collator for this run's rows (packed or not); pads to ``sequence_len`` with ``pad_to_sequence_len``."""
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_id_of(tokenizer)
     fixed = cfg.sequence_len if cfg.pad_to_sequence_len else None
-    return Collator(pad_id=int(pad), fixed_length=fixed)
+    return Collator(pad_id=pad, fixed_length=fixed)

@@ -41,23 +41,24 @@ def build_trainer(
     config, each replaceable by the hook of the same name."""
     from transformers import EarlyStoppingCallback
 
+    from lathe.data.collate import BoundaryMasking, build_collator
     from lathe.models.loading import activation_offloading
     from lathe.train.args import build_training_arguments
     from lathe.train.guards import GracefulInterrupt, NonFiniteGuard
     from lathe.train.trainer import trainer_class
 
     args = build_training_arguments(cfg, plugins, len(train_data), eval_data is not None)
+    cls = trainer_class(plugins.call("lathe_trainer_cls", cfg=cfg))
     collator = plugins.call("lathe_collator", cfg=cfg, tokenizer=tokenizer)
     if collator is None:
-        from lathe.data.collate import build_collator
-
         collator = build_collator(cfg, tokenizer)
+    if cls.lathe_next_token_labels:  # type: ignore[attr-defined]
+        collator = BoundaryMasking(collator)
     optimizer = plugins.call("lathe_optimizer", cfg=cfg, model=model)
     callbacks: list[Any] = [NonFiniteGuard(cfg.nan_policy), GracefulInterrupt()]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     callbacks += plugins.call("lathe_callbacks", cfg=cfg)
-    cls = trainer_class(plugins.call("lathe_trainer_cls", cfg=cfg))
     trainer = cls(
         model=model,
         args=args,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from transformers import Trainer
 
+from lathe.data.collate import pad_id_of
 from lathe.train.checkpoints import write_checkpoint
 
 if TYPE_CHECKING:
@@ -25,11 +26,35 @@ if TYPE_CHECKING:
     from lathe.plugins import Plugins
 
 
-def count_tokens(inputs: dict[str, Any]) -> tuple[int, int]:
-    """(all real tokens, trained tokens) of one micro-batch; padding is not a token."""
+def _packed_padding(ids: torch.Tensor, positions: torch.Tensor, pad_id: int) -> int:
+    """Padding tokens of a packed batch: per row, the trailing segment (from its last
+    ``position_ids == 0``) when it is made only of ``pad_id`` (the collator's padding)."""
+    padding = 0
+    for row_ids, row_pos in zip(ids, positions, strict=True):
+        starts = (row_pos == 0).nonzero()
+        if len(starts) > 1:
+            tail = row_ids[int(starts[-1]) :]
+            if bool((tail == pad_id).all()):
+                padding += len(tail)
+    return padding
+
+
+def count_tokens(inputs: dict[str, Any], pad_id: int | None = None) -> tuple[int, int]:
+    """(all real tokens, trained tokens) of one micro-batch; padding is not a token.
+
+    Unpacked batches say which tokens are real in ``attention_mask``; packed ones have none
+    (transformers reads the boundaries from ``position_ids``), so their padding is found
+    as the trailing run of ``pad_id`` that the collator appends as its own segment.
+    """
     ids = inputs["input_ids"]
     mask = inputs.get("attention_mask")
-    total = int(mask.sum()) if mask is not None and mask.dim() == 2 else ids.numel()
+    positions = inputs.get("position_ids")
+    if mask is not None and mask.dim() == 2:
+        total = int(mask.sum())
+    elif positions is not None and pad_id is not None and positions.shape == ids.shape:
+        total = ids.numel() - _packed_padding(ids, positions, pad_id)
+    else:
+        total = ids.numel()
     labels = inputs.get("labels")
     trained = int((labels[..., 1:] != -100).sum()) if labels is not None else total
     return total, trained
@@ -40,6 +65,11 @@ class LatheTrainerMixin:
 
     lathe_cfg: Config
     lathe_plugins: Plugins
+    #: The label at position i is the target of position i − 1 (a causal LM's shifted loss).
+    #: Then the run's collator masks the label at every packed-sequence start (see
+    #: :class:`lathe.data.collate.BoundaryMasking`). A plugin trainer whose targets are not
+    #: shifted (a diffusion LM predicts each token at its own position) sets it to False.
+    lathe_next_token_labels: bool = True
     lathe_staging_dir: str | None = None
     lathe_offload_activations: bool = False
 
@@ -50,7 +80,8 @@ class LatheTrainerMixin:
 
     def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:
         counters = self._lathe_counters()
-        total, trained = count_tokens(inputs)
+        tokenizer = getattr(self, "processing_class", None)
+        total, trained = count_tokens(inputs, pad_id_of(tokenizer) if tokenizer is not None else None)
         counters["all"] += total
         counters["trained"] += trained
         offload = (
@@ -103,4 +134,5 @@ def trainer_class(plugin_cls: type[Trainer] | None) -> type[Trainer]:
         return LatheTrainer
     if issubclass(plugin_cls, LatheTrainerMixin):
         return plugin_cls
-    return type(f"Lathe{plugin_cls.__name__}", (LatheTrainerMixin, plugin_cls), {})
+    own = {"lathe_next_token_labels": getattr(plugin_cls, "lathe_next_token_labels", True)}
+    return type(f"Lathe{plugin_cls.__name__}", (LatheTrainerMixin, plugin_cls), own)
