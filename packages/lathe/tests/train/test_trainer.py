@@ -140,7 +140,7 @@ def test_optimizers_by_name_and_by_plugin(cfg_of) -> None:  # type: ignore[no-un
     assert opt(optimizer="adamw_torch_fused").defaults["fused"] is True
     assert isinstance(opt(optimizer="sgd"), torch.optim.SGD)
     assert isinstance(opt(optimizer="adafactor"), Adafactor)
-    with pytest.raises(LatheError, match="optimizer: adamw_8bit needs bitsandbytes"):
+    with pytest.raises(LatheError, match="optimizer: adamw_8bit needs the bitsandbytes package: pip install bitsandbytes"):
         opt(optimizer="adamw_8bit")
 
     mine = {}

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from lathe.config.compat import remap
 from lathe.config.schema import CoreConfig, config_class, field_owners
+from lathe.config.suggest import typo_of
 from lathe.errors import LatheError
 
 if TYPE_CHECKING:
@@ -204,8 +205,8 @@ def describe_errors(
             problems.append(f"{key}{where}: required key is missing")
         elif kind in ("literal_error", "enum"):
             allowed = err.get("ctx", {}).get("expected", "")
-            close = difflib.get_close_matches(str(given), [a.strip(" '") for a in allowed.replace(" or ", ",").split(",")], n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            close = typo_of(str(given), [a.strip(" '") for a in allowed.replace(" or ", ",").split(",")])
+            hint = f"; did you mean {close!r}?" if close else ""
             problems.append(f"{key}{where}: {given!r} is not allowed; expected {allowed}{hint}")
         elif kind == "value_error" and not loc:
             problems.append(err["msg"].removeprefix("Value error, "))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
+from lathe.config import optimizer_names
 from lathe.config.base import ConfigModel
+from lathe.config.suggest import typo_of
 
-Optimizer = Literal[
-    "adamw_torch", "adamw_torch_fused", "sgd", "adafactor", "adamw_8bit", "paged_adamw_8bit"
-]
 Scheduler = Literal["cosine", "linear", "constant", "constant_with_warmup"]
 
 
@@ -24,13 +23,17 @@ class TrainingSection(ConfigModel):
     num_epochs: float = Field(1.0, gt=0)
     max_steps: int | None = Field(None, ge=1)
 
-    optimizer: Optimizer = "adamw_torch"
+    optimizer: str = Field("adamw_torch", description="Any optimizer name Axolotl accepts; see docs/training.md#optimizers.")
+    optim_args: str | dict[str, Any] | None = Field(None, description="Extra optimizer arguments: a dict, or 'key=value,key=value'.")
+    optim_target_modules: list[str] | Literal["all_linear"] | None = Field(None, description="Modules GaLore/APOLLO optimizers project (names or regexes).")
     learning_rate: float = Field(2e-5, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float | None = Field(1.0, ge=0)
     adam_beta1: float | None = Field(None, gt=0, lt=1)
     adam_beta2: float | None = Field(None, gt=0, lt=1)
     adam_epsilon: float | None = Field(None, gt=0)
+    adam_beta3: float | None = Field(None, gt=0, lt=1, description="Third beta of the came_pytorch optimizer.")
+    adam_epsilon2: float | None = Field(None, gt=0, description="Second epsilon of the came_pytorch optimizer.")
     lr_scheduler: Scheduler = "cosine"
     cosine_min_lr_ratio: float | None = Field(None, ge=0, le=1)
     warmup_steps: int | None = Field(None, ge=0)
@@ -53,3 +56,27 @@ class TrainingSection(ConfigModel):
     dataloader_num_workers: int = Field(0, ge=0)
     dataloader_pin_memory: bool | None = None
     training_args_extra: dict[str, Any] | None = Field(None, description="Extra transformers TrainingArguments.")
+
+    @field_validator("optimizer")
+    @classmethod
+    def _known_optimizer(cls, name: str) -> str:
+        if name in optimizer_names.ACCEPTED:
+            return name
+        if name in optimizer_names.REFUSED:
+            raise ValueError(f"optimizer {name!r} is not available in lathe: {optimizer_names.REFUSED[name]}")
+        close = typo_of(name, sorted(optimizer_names.ACCEPTED))
+        hint = f"; did you mean {close!r}?" if close else ""
+        raise ValueError(f"unknown optimizer {name!r}{hint} (the accepted names are listed in docs/training.md#optimizers)")
+
+    @model_validator(mode="after")
+    def _optimizer_arguments(self) -> TrainingSection:
+        if self.optim_args and self.optimizer in optimizer_names.NO_OPTIM_ARGS:
+            raise ValueError(
+                f"optim_args: optimizer {self.optimizer} reads no optim_args; set adam_beta1, adam_beta2, "
+                "adam_epsilon and weight_decay instead"
+            )
+        if self.optimizer in optimizer_names.NEED_TARGET_MODULES and not self.optim_target_modules:
+            raise ValueError(f"optimizer {self.optimizer} needs optim_target_modules (module names, or all_linear)")
+        if self.optim_target_modules and self.optimizer not in optimizer_names.NEED_TARGET_MODULES:
+            raise ValueError("optim_target_modules is read only by the galore_* and apollo_* optimizers")
+        return self

@@ -11,22 +11,13 @@ import torch
 
 from lathe.errors import LatheError
 from lathe.models.loading import use_bf16
+from lathe.train.optimizers import training_args_optim
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
 
     from lathe.config import Config
     from lathe.plugins import Plugins
-
-# lathe/Axolotl optimizer names → TrainingArguments.optim
-OPTIMIZERS = {
-    "adamw_torch": "adamw_torch",
-    "adamw_torch_fused": "adamw_torch_fused",
-    "sgd": "sgd",
-    "adafactor": "adafactor",
-    "adamw_8bit": "adamw_bnb_8bit",
-    "paged_adamw_8bit": "paged_adamw_8bit",
-}
 
 
 def steps_per_epoch(cfg: Config, train_rows: int) -> int:
@@ -40,15 +31,6 @@ def _every(steps: int | None, per_epoch: int | None, epoch_steps: int) -> int | 
     if per_epoch:
         return max(1, epoch_steps // per_epoch)
     return None
-
-
-def optimizer_name(cfg: Config) -> str:
-    if cfg.optimizer in ("adamw_8bit", "paged_adamw_8bit"):
-        try:
-            import bitsandbytes  # noqa: F401
-        except ImportError as exc:
-            raise LatheError(f"optimizer: {cfg.optimizer} needs bitsandbytes: pip install bitsandbytes") from exc
-    return OPTIMIZERS[cfg.optimizer]
 
 
 def scheduler(cfg: Config) -> tuple[str, dict[str, Any]]:
@@ -104,7 +86,6 @@ def training_arguments_dict(cfg: Config, train_rows: int, has_eval: bool) -> dic
         learning_rate=cfg.learning_rate,
         weight_decay=cfg.weight_decay,
         max_grad_norm=cfg.max_grad_norm or 0.0,
-        optim=optimizer_name(cfg),
         lr_scheduler_type=sched,
         lr_scheduler_kwargs=sched_kwargs,
         warmup_steps=warmup,
@@ -119,6 +100,7 @@ def training_arguments_dict(cfg: Config, train_rows: int, has_eval: bool) -> dic
         remove_unused_columns=False,
         disable_tqdm=False,
     )
+    kwargs.update(training_args_optim(cfg))
     for key, value in (("adam_beta1", cfg.adam_beta1), ("adam_beta2", cfg.adam_beta2), ("adam_epsilon", cfg.adam_epsilon)):
         if value is not None:
             kwargs[key] = value

@@ -45,6 +45,7 @@ def build_trainer(
     from lathe.models.loading import activation_offloading
     from lathe.train.args import build_training_arguments
     from lathe.train.guards import GracefulInterrupt, NonFiniteGuard
+    from lathe.train.optimizers import optimizer_cls_and_kwargs
     from lathe.train.trainer import trainer_class
 
     args = build_training_arguments(cfg, plugins, len(train_data), eval_data is not None)
@@ -55,6 +56,7 @@ def build_trainer(
     if cls.lathe_next_token_labels:  # type: ignore[attr-defined]
         collator = BoundaryMasking(collator)
     optimizer = plugins.call("lathe_optimizer", cfg=cfg, model=model)
+    custom = None if optimizer is not None else optimizer_cls_and_kwargs(cfg, model)
     callbacks: list[Any] = [NonFiniteGuard(cfg.nan_policy), GracefulInterrupt()]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
@@ -68,6 +70,7 @@ def build_trainer(
         processing_class=tokenizer,
         callbacks=callbacks,
         optimizers=(optimizer, None),
+        optimizer_cls_and_kwargs=custom,
     )
     trainer.lathe_cfg = cfg  # type: ignore[attr-defined]
     trainer.lathe_plugins = plugins  # type: ignore[attr-defined]
