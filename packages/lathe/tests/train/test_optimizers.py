@@ -112,8 +112,9 @@ def test_did_you_mean_suggests_typos_only(cfg_of) -> None:  # type: ignore[no-un
     assert typo_of("muonn", names) == "muon"
     assert typo_of("adamw_torch_16bit", names) is None  # not adamw_torch: another meaning
     assert typo_of("paged_adamw", names) is None
-    assert typo_of("adamw_torch_x", names) is None  # a part added: not a typo of adamw_torch
-    assert typo_of("sgd_xl", names) is None
+    assert typo_of("lomo_q", names) is None  # a part added: not a typo of lomo
+    assert typo_of("sgd_x", names) is None
+    assert typo_of("adamw_torch_x", names) == "adamw_torch_xla"  # but a typo of adamw_torch_xla
     assert typo_of("lion_16bit", names) is None  # not lion_8bit: other digits
     with pytest.raises(ConfigError, match="unknown optimizer 'adamw_torch_16bit' \\(the accepted"):
         cfg_of(optimizer="adamw_torch_16bit")
