@@ -10,7 +10,12 @@ from lathe.config import optimizer_names
 from lathe.config.base import ConfigModel
 from lathe.config.suggest import typo_of
 
-Scheduler = Literal["cosine", "linear", "constant", "constant_with_warmup"]
+# transformers' SchedulerType values, and Axolotl's one_cycle and rex (built by lathe.train.schedulers).
+Scheduler = Literal[
+    "cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial",
+    "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "cosine_warmup_with_min_lr",
+    "warmup_stable_decay", "greedy", "one_cycle", "rex",
+]
 
 
 class TrainingSection(ConfigModel):
@@ -35,7 +40,10 @@ class TrainingSection(ConfigModel):
     adam_beta3: float | None = Field(None, gt=0, lt=1, description="Third beta of the came_pytorch optimizer.")
     adam_epsilon2: float | None = Field(None, gt=0, description="Second epsilon of the came_pytorch optimizer.")
     lr_scheduler: Scheduler = "cosine"
-    cosine_min_lr_ratio: float | None = Field(None, ge=0, le=1)
+    lr_scheduler_kwargs: dict[str, Any] | None = Field(None, description="Arguments of the transformers scheduler (or one_cycle).")
+    cosine_min_lr_ratio: float | None = Field(None, ge=0, le=1, description="cosine/rex: decay to this fraction of learning_rate.")
+    cosine_constant_lr_ratio: float | None = Field(None, ge=0, le=1, description="cosine: reach the floor at this fraction of the steps, then stay.")
+    lr_quadratic_warmup: bool = Field(False, description="cosine: warm up as (step/warmup)^2.")
     warmup_steps: int | None = Field(None, ge=0)
     warmup_ratio: float | None = Field(None, ge=0, le=1)
 
@@ -69,7 +77,7 @@ class TrainingSection(ConfigModel):
         raise ValueError(f"unknown optimizer {name!r}{hint} (the accepted names are listed in docs/training.md#optimizers)")
 
     @model_validator(mode="after")
-    def _optimizer_arguments(self) -> TrainingSection:
+    def _arguments_are_read(self) -> TrainingSection:
         if self.optim_args and self.optimizer in optimizer_names.NO_OPTIM_ARGS:
             raise ValueError(
                 f"optim_args: optimizer {self.optimizer} reads no optim_args; set adam_beta1, adam_beta2, "
@@ -79,4 +87,22 @@ class TrainingSection(ConfigModel):
             raise ValueError(f"optimizer {self.optimizer} needs optim_target_modules (module names, or all_linear)")
         if self.optim_target_modules and self.optimizer not in optimizer_names.NEED_TARGET_MODULES:
             raise ValueError("optim_target_modules is read only by the galore_* and apollo_* optimizers")
+        self._scheduler_arguments()
         return self
+
+    def _scheduler_arguments(self) -> None:
+        sched = self.lr_scheduler
+        if self.cosine_min_lr_ratio is not None and sched not in ("cosine", "rex"):
+            raise ValueError(f"cosine_min_lr_ratio is read only with lr_scheduler: cosine or rex, not {sched}")
+        if self.cosine_constant_lr_ratio is not None and (sched != "cosine" or self.cosine_min_lr_ratio is None):
+            raise ValueError("cosine_constant_lr_ratio needs lr_scheduler: cosine and cosine_min_lr_ratio")
+        if self.lr_quadratic_warmup and (sched != "cosine" or self.cosine_min_lr_ratio is not None):
+            raise ValueError("lr_quadratic_warmup needs lr_scheduler: cosine without cosine_min_lr_ratio")
+        kwargs = self.lr_scheduler_kwargs or {}
+        lathe_built = sched == "rex" or (sched == "cosine" and (self.cosine_min_lr_ratio is not None or self.lr_quadratic_warmup))
+        if kwargs and lathe_built:
+            raise ValueError(f"lr_scheduler_kwargs are not read by lr_scheduler: {sched} with these settings")
+        if sched in ("cosine_with_min_lr", "cosine_warmup_with_min_lr") and not {"min_lr", "min_lr_rate"} & set(kwargs):
+            raise ValueError(f"lr_scheduler: {sched} needs lr_scheduler_kwargs min_lr or min_lr_rate (or use cosine with cosine_min_lr_ratio)")
+        if sched == "warmup_stable_decay" and "num_decay_steps" not in kwargs:
+            raise ValueError("lr_scheduler: warmup_stable_decay needs lr_scheduler_kwargs num_decay_steps")

@@ -34,11 +34,11 @@ def _every(steps: int | None, per_epoch: int | None, epoch_steps: int) -> int | 
 
 
 def scheduler(cfg: Config) -> tuple[str, dict[str, Any]]:
-    """(lr_scheduler_type, lr_scheduler_kwargs). Cosine with ``cosine_min_lr_ratio`` decays
-    to ``ratio × learning_rate`` instead of 0."""
-    if cfg.lr_scheduler == "cosine" and cfg.cosine_min_lr_ratio:
-        return "cosine_with_min_lr", {"min_lr_rate": cfg.cosine_min_lr_ratio}
-    return cfg.lr_scheduler, {}
+    """(lr_scheduler_type, lr_scheduler_kwargs) for transformers. one_cycle and rex are built
+    by :mod:`lathe.train.schedulers` (the type is then only a placeholder)."""
+    if cfg.lr_scheduler in ("one_cycle", "rex"):
+        return "cosine", {}
+    return cfg.lr_scheduler, dict(cfg.lr_scheduler_kwargs or {})
 
 
 def report_to(cfg: Config) -> list[str]:

@@ -110,6 +110,15 @@ class LatheTrainerMixin:
                 optimizer=optimizer if optimizer is not None else self.optimizer,  # type: ignore[attr-defined]
                 num_training_steps=num_training_steps,
             )
+            if answer is None:
+                from lathe.train.schedulers import build_scheduler
+
+                answer = build_scheduler(
+                    self.lathe_cfg,
+                    optimizer if optimizer is not None else self.optimizer,  # type: ignore[attr-defined]
+                    num_training_steps,
+                    self.args.get_warmup_steps(num_training_steps),  # type: ignore[attr-defined]
+                )
             if answer is not None:
                 self.lr_scheduler = answer
         return super().create_scheduler(num_training_steps, optimizer)  # type: ignore[misc]
