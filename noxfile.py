@@ -20,11 +20,16 @@ nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = False
 
 
-def _install(session: nox.Session, *packages: str) -> None:
+# Extras installed with a package in its own test session: the core's tests run QLoRA and
+# the 8-bit optimizers for real (bitsandbytes runs them on CPU).
+TEST_EXTRAS = {"lathe": "test,bnb"}
+
+
+def _install(session: nox.Session, *packages: str, extras: dict[str, str] | None = None) -> None:
     session.install(TORCH)
     args: list[str] = []
     for name in packages:
-        args += ["-e", f"packages/{name}[test]"]
+        args += ["-e", f"packages/{name}[{(extras or {}).get(name, 'test')}]"]
     session.install(*args)
 
 
@@ -33,7 +38,7 @@ def _install(session: nox.Session, *packages: str) -> None:
 def tests(session: nox.Session, package: str) -> None:
     """Install core + one package (with its test extra) and run that package's tests."""
     deps = ["lathe", package] if package != "lathe" else ["lathe"]
-    _install(session, *deps)
+    _install(session, *deps, extras=TEST_EXTRAS if package == "lathe" else None)
     session.chdir(ROOT / "packages" / package)
     session.run("pytest", "tests", *session.posargs, env={"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"})
 

@@ -156,8 +156,3 @@ def test_lora_with_added_tokens_trains_and_saves_embeddings(cfg_of) -> None:  # 
     tok.add_tokens(["<tool>"])
     model = _load(cfg_of(adapter="lora", lora_target_linear=True), tokenizer=tok)
     assert set(model.peft_config["default"].modules_to_save) >= {"embed_tokens", "lm_head"}
-
-
-def test_qlora_without_gpu_is_a_clear_error(cfg_of) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(LatheError, match="load_in_4bit: true .* needs a CUDA GPU"):
-        _load(cfg_of(adapter="qlora", load_in_4bit=True))

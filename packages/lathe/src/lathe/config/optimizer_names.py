@@ -24,7 +24,7 @@ class Needs(NamedTuple):
     install: str
 
 
-_BNB = Needs("bitsandbytes", "pip install bitsandbytes")
+_BNB = Needs("bitsandbytes", "pip install 'lathe[bnb]'")
 _TORCHAO = Needs("torchao", "pip install torchao")
 _SCHEDULEFREE = Needs("schedulefree", "pip install schedulefree")
 _OPTIMI = Needs("optimi", "pip install torch-optimi")

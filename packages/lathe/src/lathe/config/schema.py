@@ -61,6 +61,8 @@ class CoreConfig(
             raise ValueError("adapter: qlora needs load_in_4bit: true")
         if self.load_in_4bit and self.load_in_8bit:
             raise ValueError("set load_in_4bit or load_in_8bit, not both")
+        if (self.load_in_4bit or self.load_in_8bit) and not self.adapter:
+            raise ValueError("load_in_4bit/load_in_8bit need adapter: lora or qlora (quantized weights are frozen)")
         if self.bf16 is True and self.fp16:
             raise ValueError("set bf16 or fp16, not both")
         if self.lora_model_dir and not self.adapter:

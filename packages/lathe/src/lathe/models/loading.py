@@ -98,17 +98,24 @@ def model_config(cfg: Config) -> PretrainedConfig:
     return config
 
 
-def quantization_config(cfg: Config) -> Any:
-    """A bitsandbytes config for ``load_in_4bit`` / ``load_in_8bit``, or None."""
-    if not (cfg.load_in_4bit or cfg.load_in_8bit):
-        return None
-    key = "load_in_4bit" if cfg.load_in_4bit else "load_in_8bit"
-    if not torch.cuda.is_available():
-        raise LatheError(f"{key}: true (adapter: {cfg.adapter}) needs a CUDA GPU for bitsandbytes; none is available")
+def require_bitsandbytes(what: str) -> None:
+    """Fail with a clear message (naming the extra to install) when bitsandbytes is absent."""
     try:
         import bitsandbytes  # noqa: F401
     except ImportError as exc:
-        raise LatheError(f"{key}: true needs bitsandbytes: pip install bitsandbytes") from exc
+        raise LatheError(f"{what} needs the bitsandbytes package: pip install 'lathe[bnb]'") from exc
+
+
+def quantization_config(cfg: Config) -> Any:
+    """A bitsandbytes config for ``load_in_4bit`` / ``load_in_8bit``, or None.
+
+    bitsandbytes >= 0.45 quantizes and runs ``Linear4bit`` / ``Linear8bitLt`` on CPU as
+    well as on CUDA, so QLoRA trains (slowly) on a machine without a GPU.
+    """
+    if not (cfg.load_in_4bit or cfg.load_in_8bit):
+        return None
+    key = "load_in_4bit" if cfg.load_in_4bit else "load_in_8bit"
+    require_bitsandbytes(f"{key}: true")
     from transformers import BitsAndBytesConfig
 
     if cfg.load_in_8bit:
@@ -120,6 +127,11 @@ def quantization_config(cfg: Config) -> Any:
         bnb_4bit_use_double_quant=cfg.bnb_4bit_use_double_quant,
         bnb_4bit_compute_dtype=getattr(torch, compute),
     )
+
+
+def quantized_device() -> Any:
+    """Where quantized weights live: the current CUDA device, else the CPU."""
+    return torch.cuda.current_device() if torch.cuda.is_available() else "cpu"
 
 
 def build_model(cfg: Config, config: PretrainedConfig) -> PreTrainedModel:
@@ -143,7 +155,7 @@ def build_model(cfg: Config, config: PretrainedConfig) -> PreTrainedModel:
     )
     quant = quantization_config(cfg)
     if quant is not None:
-        kwargs.update(quantization_config=quant, device_map={"": torch.cuda.current_device()})
+        kwargs.update(quantization_config=quant, device_map={"": quantized_device()})
     try:
         return AutoModelForCausalLM.from_pretrained(cfg.base_model, **kwargs)
     except OSError as exc:
