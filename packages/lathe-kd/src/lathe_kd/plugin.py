@@ -22,12 +22,12 @@ def lathe_prompt_strategies() -> dict[str, Any]:
 
 
 @hookimpl
-def lathe_trainer_cls(cfg: Any) -> Any:
+def lathe_hidden_states_loss(cfg: Any) -> Any:
     if not cfg.kd_trainer:
         return None
-    from lathe_kd.trainer import trainer_for
+    from lathe_kd.hidden import KDHiddenLoss
 
-    return trainer_for(cfg)
+    return KDHiddenLoss(cfg)
 
 
 @hookimpl

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from lathe.config import Config
     from lathe.data.strategies import PromptStrategy
+    from lathe.hidden_loss import HiddenStatesLoss
 
 PROJECT = "lathe"
 Combine = Literal["all", "merge", "exclusive"]
@@ -131,6 +132,20 @@ def lathe_post_model_load(
 @spec("exclusive")
 def lathe_trainer_cls(cfg: Config) -> type[Trainer] | None:
     """Return a ``transformers.Trainer`` subclass to train with instead of lathe's."""
+
+
+@spec("exclusive")
+def lathe_hidden_states_loss(cfg: Config) -> HiddenStatesLoss | None:
+    """Return the training loss to compute from the final hidden states instead of from logits.
+
+    Fires at validation (so two such losses are refused before anything loads) and when the
+    trainer is built. The trainer then runs the model with ``output_hidden_states=True,
+    logits_to_keep=1`` and calls the answer with the hidden states, the model's
+    :class:`lathe.hidden_loss.OutputHead`, the labels and the trained-token count of the
+    accumulated batch (see :mod:`lathe.hidden_loss`). Fused linear cross-entropy, Cut Cross
+    Entropy and chunked distillation meet here: two answers is an error naming both plugins
+    and the keys that enabled them.
+    """
 
 
 @spec("merge")

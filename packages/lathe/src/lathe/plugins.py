@@ -239,9 +239,15 @@ class Plugins:
                     merged[key] = value
             return merged
         if len(answered) > 1:
-            who = " and ".join(repr(p) for p, _ in answered)
+            who = " and ".join(_answerer(p, r) for p, r in answered)
             raise PluginError(f"plugins {who} both answer {hook}, where only one may; enable only one")
         return answered[0][1] if answered else None
+
+
+def _answerer(plugin: str, answer: Any) -> str:
+    """``'liger' (liger_fused_linear_cross_entropy)`` when the answer names the key that enabled it."""
+    key = getattr(answer, "config_key", "")
+    return f"{plugin!r} ({key})" if isinstance(key, str) and key else repr(plugin)
 
 
 def _not_installed_message(raw: str, name: str, available: Mapping[str, Any]) -> str:

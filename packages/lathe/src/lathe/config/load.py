@@ -234,6 +234,10 @@ def validate(
         plugin_keys = keys_of_other_plugins(plugins.names) if unknown_top else {}
         raise ConfigError(source, describe_errors(exc, schema, lines or {}, plugin_keys)) from None
     problems = plugins.call("lathe_validate_config", cfg=cfg)
+    try:  # exclusive losses (Liger's fused CE, CCE, KD) conflict through the contract, before any load
+        plugins.call("lathe_hidden_states_loss", cfg=cfg)
+    except LatheError as exc:
+        problems = [*problems, str(exc)]
     if problems:
         raise ConfigError(source, problems)
     return cfg

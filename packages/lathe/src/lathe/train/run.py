@@ -39,7 +39,7 @@ def build_trainer(
 ) -> Trainer:
     """The trainer for this run: class, arguments, collator, optimizer and callbacks from the
     config, each replaceable by the hook of the same name."""
-    from transformers import EarlyStoppingCallback
+    from transformers import EarlyStoppingCallback, Trainer
 
     from lathe.data.collate import BoundaryMasking, build_collator
     from lathe.models.loading import activation_offloading
@@ -49,7 +49,14 @@ def build_trainer(
     from lathe.train.trainer import trainer_class
 
     args = build_training_arguments(cfg, plugins, len(train_data), eval_data is not None)
-    cls = trainer_class(plugins.call("lathe_trainer_cls", cfg=cfg))
+    plugin_cls = plugins.call("lathe_trainer_cls", cfg=cfg)
+    hidden_loss = plugins.call("lathe_hidden_states_loss", cfg=cfg)
+    if hidden_loss is not None and plugin_cls is not None and plugin_cls.compute_loss is not Trainer.compute_loss:
+        raise LatheError(
+            f"{hidden_loss.config_key or 'a hidden-states loss'} cannot be combined with the trainer "
+            f"{plugin_cls.__name__} of another plugin, which computes its own loss; enable only one"
+        )
+    cls = trainer_class(plugin_cls)
     collator = plugins.call("lathe_collator", cfg=cfg, tokenizer=tokenizer)
     if collator is None:
         collator = build_collator(cfg, tokenizer)
@@ -75,6 +82,12 @@ def build_trainer(
     trainer.lathe_cfg = cfg  # type: ignore[attr-defined]
     trainer.lathe_plugins = plugins  # type: ignore[attr-defined]
     trainer.lathe_offload_activations = activation_offloading(cfg)  # type: ignore[attr-defined]
+    if hidden_loss is not None:
+        from lathe.hidden_loss import verify_output_head
+
+        hidden_loss.check_model(model)
+        verify_output_head(model, hidden_loss.config_key or "lathe_hidden_states_loss")
+        trainer.use_hidden_states_loss(hidden_loss)  # type: ignore[attr-defined]
     return trainer
 
 

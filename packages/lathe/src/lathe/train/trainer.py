@@ -7,6 +7,8 @@ causal shift) over every micro-batch of one optimizer step and passes that count
 the model's loss as ``num_items_in_batch``, so each micro-batch contributes
 ``sum of token losses / trained tokens of the whole accumulated batch``. The loss
 and gradients are then the same for 4 micro-batches of 1 as for 1 micro-batch of 4.
+A plugin's hidden-states loss (``lathe_hidden_states_loss``) gets the same count and
+divides by it, so this holds for Cut Cross Entropy, Liger's fused loss and KD too.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import torch
 from transformers import Trainer
 
 from lathe.data.collate import pad_id_of
+from lathe.metrics import StepMetrics
 from lathe.train.checkpoints import write_checkpoint
 
 if TYPE_CHECKING:
     from lathe.config import Config
+    from lathe.hidden_loss import HiddenStatesLoss
     from lathe.plugins import Plugins
 
 
@@ -72,6 +76,8 @@ class LatheTrainerMixin:
     lathe_next_token_labels: bool = True
     lathe_staging_dir: str | None = None
     lathe_offload_activations: bool = False
+    lathe_hidden_loss: HiddenStatesLoss | None = None
+    lathe_metrics: StepMetrics  # the hidden-states loss's metrics, averaged into each log line
 
     def _lathe_counters(self) -> dict[str, float]:
         if not hasattr(self, "_lathe_tokens"):
@@ -92,7 +98,38 @@ class LatheTrainerMixin:
         with offload:
             return super().training_step(model, inputs, num_items_in_batch)  # type: ignore[misc]
 
+    def use_hidden_states_loss(self, loss: HiddenStatesLoss) -> None:
+        """Compute the training and evaluation loss with ``loss`` from the final hidden states."""
+        self.lathe_hidden_loss = loss
+        self.model_accepts_loss_kwargs = True  # the Trainer then counts the accumulated batch's tokens
+        self.lathe_metrics = StepMetrics()
+
+    def compute_loss(
+        self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
+        loss_fn = self.lathe_hidden_loss
+        if loss_fn is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)  # type: ignore[misc]
+        from lathe.hidden_loss import final_hidden_states, output_head
+
+        skip = {"labels", *loss_fn.batch_keys}
+        hidden = final_hidden_states(model, {k: v for k, v in inputs.items() if k not in skip})
+        head = output_head(self.accelerator.unwrap_model(model))  # type: ignore[attr-defined]
+        counted = num_items_in_batch if model.training else None
+        answer = loss_fn(hidden, head, inputs["labels"], counted, inputs)
+        loss, metrics = answer if isinstance(answer, tuple) else (answer, {})
+        split = "train" if model.training else "eval"
+        for name, value in metrics.items():
+            self.lathe_metrics.add(split, name, float(value))
+        args = self.args  # type: ignore[attr-defined]
+        if args.average_tokens_across_devices and counted is not None:
+            # every rank divided by the token count of all ranks; DDP averages the gradients
+            loss = loss * self.accelerator.num_processes  # type: ignore[attr-defined]
+        return (loss, {"loss": loss}) if return_outputs else loss
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if self.lathe_hidden_loss is not None:
+            self.lathe_metrics.flush_into(logs)
         if "loss" in logs:
             counters = self._lathe_counters()
             now = time.perf_counter()
