@@ -72,13 +72,18 @@ def test_remote_code_is_not_run_and_the_error_names_the_key(ws: Workspace, tmp_p
 
 
 def test_secrets_never_reach_logs_or_saved_files(ws: Workspace) -> None:
-    secret_cfg, secret_env = "hf_CONFIGSECRET123", "wb_ENVSECRET456"
-    cfg = ws.config(max_steps=2, hub_token=secret_cfg, wandb_api_key=secret_cfg + "x")
+    secret_cfg, secret_env, secret_extra = "hf_CONFIGSECRET123", "wb_ENVSECRET456", "hf_EXTRASECRET789"
+    # a token passed straight to TrainingArguments used to reach training_args.bin (a pickle of
+    # every argument) in each checkpoint and in the output
+    cfg = ws.config(max_steps=2, hub_token=secret_cfg, wandb_api_key=secret_cfg + "x",
+                    training_args_extra={"hub_token": secret_extra})
     result = ws.lathe("train", str(cfg), env={"WANDB_API_KEY": secret_env, "HF_TOKEN": secret_env})
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
-    assert secret_cfg not in output and secret_env not in output
-    for path in (ws.root / "out").rglob("*"):
-        if path.is_file():
-            data = path.read_bytes()
-            assert secret_cfg.encode() not in data and secret_env.encode() not in data, path
+    assert secret_cfg not in output and secret_env not in output and secret_extra not in output
+    files = [path for path in (ws.root / "out").rglob("*") if path.is_file()]
+    assert any(path.parent.name == "checkpoint-2" for path in files)
+    for path in files:
+        data = path.read_bytes()
+        for secret in (secret_cfg, secret_env, secret_extra):
+            assert secret.encode() not in data, path

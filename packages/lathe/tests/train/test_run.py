@@ -81,6 +81,31 @@ def test_lora_model_dir_continues_the_saved_adapter(tmp_path: Path) -> None:
         assert now[name].requires_grad
 
 
+def test_lora_model_dir_refuses_pickle_adapters_unless_allowed(tmp_path: Path) -> None:
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from lathe.models.loading import load_model
+    from lathe.models.tokenizer import load_tokenizer
+
+    first = _train(tmp_path, adapter="lora", lora_target_linear=True, max_steps=1)
+    pickled = tmp_path / "pickled-adapter"
+    pickled.mkdir()
+    shutil.copy(first.output_dir / "adapter_config.json", pickled)
+    torch.save(load_file(first.output_dir / "adapter_model.safetensors"), pickled / "adapter_model.bin")
+    plugins = Plugins()
+    for allow in (False, True):
+        cfg = _cfg(tmp_path, adapter="lora", lora_model_dir=str(pickled), allow_pickle_weights=allow,
+                   output_dir=str(tmp_path / "second"))
+        if not allow:
+            with pytest.raises(LatheError, match="lora_model_dir: .* only pickle adapter weights .*allow_pickle_weights"):
+                load_model(cfg, load_tokenizer(cfg, plugins), plugins)
+        else:
+            model = load_model(cfg, load_tokenizer(cfg, plugins), plugins)
+            assert any(p.abs().sum() > 0 for n, p in model.named_parameters() if "lora_B" in n)
+
+
 @pytest.mark.parametrize("added_tokens", [False, True])
 def test_merge_lora_logits_equal_base_plus_adapter(tmp_path: Path, added_tokens: bool) -> None:
     from lathe.infer import merge_lora

@@ -67,6 +67,23 @@ def lora_config(cfg: Config, model: PreTrainedModel, new_tokens: bool) -> LoraCo
     )
 
 
+def check_adapter_weights(cfg: Config, folder: Path, key: str) -> None:
+    """The weights policy for adapters: safetensors only, unless ``allow_pickle_weights``.
+
+    A pickle (``adapter_model.bin``) runs code when it is loaded, so it is refused unless the
+    user says the file is trusted; peft would otherwise fall back to it silently.
+    """
+    if (folder / "adapter_model.safetensors").is_file() or cfg.allow_pickle_weights:
+        return
+    pickled = [p.name for p in folder.glob("adapter_model*.bin")] + [p.name for p in folder.glob("adapter_model*.pt")]
+    if pickled:
+        raise LatheError(
+            f"{key}: {str(folder)!r} holds only pickle adapter weights ({', '.join(sorted(pickled))}); only "
+            "safetensors are loaded: set allow_pickle_weights: true for files you trust"
+        )
+    raise LatheError(f"{key}: {str(folder)!r} holds no adapter_model.safetensors")
+
+
 def attach_adapter(cfg: Config, model: PreTrainedModel, new_tokens: bool) -> torch.nn.Module:
     """Wrap ``model`` in a trainable peft adapter: continued from ``lora_model_dir`` or new."""
     from peft import PeftModel, get_peft_model, prepare_model_for_kbit_training
@@ -78,6 +95,7 @@ def attach_adapter(cfg: Config, model: PreTrainedModel, new_tokens: bool) -> tor
     if cfg.lora_model_dir:
         if not (Path(cfg.lora_model_dir) / "adapter_config.json").is_file():
             raise LatheError(f"lora_model_dir: {cfg.lora_model_dir!r} holds no adapter_config.json")
+        check_adapter_weights(cfg, Path(cfg.lora_model_dir), "lora_model_dir")
         peft_model = PeftModel.from_pretrained(model, cfg.lora_model_dir, is_trainable=True)
     else:
         try:

@@ -53,6 +53,9 @@ def load_trained(
     if has_adapter(cfg):
         from peft import PeftModel
 
+        from lathe.models.adapters import check_adapter_weights
+
+        check_adapter_weights(cfg, out, "output_dir")
         base_cfg = cfg if quantized else cfg.model_copy(update={"load_in_4bit": False, "load_in_8bit": False})
         base = build_model(base_cfg, model_config(cfg))  # random_init_weights rebuilds the same seeded base
         resize_embeddings(base, len(tokenizer))

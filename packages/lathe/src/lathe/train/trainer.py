@@ -14,11 +14,13 @@ divides by it, so this holds for Cut Cross Entropy, Liger's fused loss and KD to
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import Trainer
+from transformers.trainer import TRAINING_ARGS_NAME
 
 from lathe.data.collate import pad_id_of
 from lathe.metrics import StepMetrics
@@ -164,6 +166,16 @@ class LatheTrainerMixin:
         if self.lathe_staging_dir is not None:
             return self.lathe_staging_dir
         return super()._get_output_dir(trial)  # type: ignore[misc,no-any-return]
+
+    def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
+        """The Trainer's save, without ``training_args.bin``: that pickle of every argument
+        would carry secrets (``hub_token``, tokens passed through ``training_args_extra``)
+        into each checkpoint and the output. Nothing lathe or transformers resumes reads it;
+        the resolved config (secrets redacted) is saved as ``lathe_config.yaml`` instead."""
+        super()._save(output_dir, state_dict)  # type: ignore[misc]
+        folder = output_dir if output_dir is not None else self.args.output_dir  # type: ignore[attr-defined]
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(folder, TRAINING_ARGS_NAME))
 
     def _save_checkpoint(self, model: torch.nn.Module, trial: Any) -> None:
         step = self.state.global_step  # type: ignore[attr-defined]
