@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,8 +50,11 @@ class CoreConfig(
         has_eval = bool(self.val_set_size) or bool(self.test_datasets)
         if self.early_stopping_patience and not has_eval:
             raise ValueError("early_stopping_patience needs an eval set: set val_set_size or test_datasets")
-        if (self.eval_steps or self.evals_per_epoch) and not has_eval:
-            raise ValueError("eval_steps/evals_per_epoch need an eval set: set val_set_size or test_datasets")
+        if (self.eval_steps or self.eval_strategy in ("steps", "epoch")) and not has_eval:
+            raise ValueError("eval_steps/eval_strategy need an eval set: set val_set_size or test_datasets")
+        if self.evals_per_epoch and not has_eval:
+            warnings.warn("evals_per_epoch is set but there is no eval set (val_set_size, test_datasets): "
+                          "no evaluation will run", UserWarning, stacklevel=2)
         if self.eval_steps and self.evals_per_epoch:
             raise ValueError("set eval_steps or evals_per_epoch, not both")
         if self.save_steps and self.saves_per_epoch:

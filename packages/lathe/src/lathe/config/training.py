@@ -47,11 +47,17 @@ class TrainingSection(ConfigModel):
     warmup_steps: int | None = Field(None, ge=0)
     warmup_ratio: float | None = Field(None, ge=0, le=1)
 
-    eval_steps: int | None = Field(None, ge=1)
-    evals_per_epoch: int | None = Field(None, ge=1)
+    eval_steps: int | None = Field(None, ge=0, description="Evaluate every N steps; 0 means no evaluation.")
+    evals_per_epoch: int | None = Field(None, ge=0, description="Evaluations per epoch; 0 means no evaluation.")
+    eval_strategy: Literal["no", "steps", "epoch"] | None = Field(None, description="no: never evaluate; epoch: at each epoch end; default from eval_steps/evals_per_epoch.")
     save_steps: int | None = Field(None, ge=1)
     saves_per_epoch: int | None = Field(None, ge=1)
+    save_strategy: Literal["no", "steps", "epoch"] | None = Field(None, description="no: no checkpoints (the final model is still saved); default from save_steps/saves_per_epoch, else epoch.")
     save_total_limit: int | None = Field(None, ge=1)
+    save_only_model: bool = Field(False, description="Checkpoints hold the weights only (no optimizer/scheduler state): they cannot be resumed.")
+    loss_watchdog_threshold: float | None = Field(None, description="Stop the run when the logged loss exceeds this for loss_watchdog_patience logs in a row.")
+    loss_watchdog_patience: int | None = Field(None, ge=1, description="Logged losses in a row above loss_watchdog_threshold before stopping (default 3).")
+    unfrozen_parameters: list[str] | None = Field(None, description="Regexes of parameter names to train (name[start:end] trains those rows only); all else is frozen.")
     early_stopping_patience: int | None = Field(None, ge=1)
     logging_steps: int = Field(1, ge=1)
 
@@ -88,7 +94,21 @@ class TrainingSection(ConfigModel):
         if self.optim_target_modules and self.optimizer not in optimizer_names.NEED_TARGET_MODULES:
             raise ValueError("optim_target_modules is read only by the galore_* and apollo_* optimizers")
         self._scheduler_arguments()
+        self._eval_and_save_arguments()
         return self
+
+    def _eval_and_save_arguments(self) -> None:
+        if self.eval_strategy and self.eval_strategy != "steps" and (self.eval_steps or self.evals_per_epoch):
+            raise ValueError(f"eval_strategy: {self.eval_strategy} contradicts eval_steps/evals_per_epoch (set it to steps or remove it)")
+        if self.save_strategy and self.save_strategy != "steps" and (self.save_steps or self.saves_per_epoch):
+            raise ValueError(f"save_strategy: {self.save_strategy} contradicts save_steps/saves_per_epoch (set it to steps or remove it)")
+        if self.save_only_model and (self.resume_from_checkpoint or self.auto_resume_from_checkpoints):
+            raise ValueError("save_only_model: checkpoints without optimizer state cannot be resumed; "
+                             "drop resume_from_checkpoint/auto_resume_from_checkpoints or save_only_model")
+        if self.save_strategy == "no" and self.early_stopping_patience:
+            raise ValueError("early_stopping_patience keeps the best checkpoint, so it needs checkpoints: remove save_strategy: no")
+        if self.loss_watchdog_patience is not None and self.loss_watchdog_threshold is None:
+            raise ValueError("loss_watchdog_patience needs loss_watchdog_threshold")
 
     def _scheduler_arguments(self) -> None:
         sched = self.lr_scheduler

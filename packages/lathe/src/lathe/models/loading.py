@@ -216,6 +216,7 @@ def load_model(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: Plugins
     The caller fires ``lathe_pre_model_load`` before loading the tokenizer (DESIGN.md §2).
     """
     from lathe.models.adapters import attach_adapter
+    from lathe.models.freeze import freeze_except
 
     model = build_model(cfg, model_config(cfg))
     added = resize_embeddings(model, len(tokenizer))
@@ -228,5 +229,6 @@ def load_model(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: Plugins
         plugins.call("lathe_pre_adapter_load", cfg=cfg, model=model)
         model = attach_adapter(cfg, model, new_tokens=added > 0 or bool(cfg.tokens))
         plugins.call("lathe_post_adapter_load", cfg=cfg, model=model)
+    freeze_except(cfg, model)
     plugins.call("lathe_post_model_load", cfg=cfg, model=model, tokenizer=tokenizer)
     return model

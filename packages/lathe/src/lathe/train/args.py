@@ -65,6 +65,12 @@ def report_to(cfg: Config) -> list[str]:
     return targets or ["none"]
 
 
+def evaluation_enabled(cfg: Config, has_eval: bool) -> bool:
+    """Whether the run evaluates at all: an eval set, and not turned off by ``eval_strategy: no``,
+    ``eval_steps: 0`` or ``evals_per_epoch: 0`` (Axolotl's ways of saying "no evaluation")."""
+    return has_eval and cfg.eval_strategy != "no" and cfg.eval_steps != 0 and cfg.evals_per_epoch != 0
+
+
 def training_arguments_dict(cfg: Config, train_rows: int, has_eval: bool) -> dict[str, Any]:
     """Keyword arguments of ``TrainingArguments`` the config implies (before overrides)."""
     epoch_steps = steps_per_epoch(cfg, train_rows)
@@ -111,16 +117,21 @@ def training_arguments_dict(cfg: Config, train_rows: int, has_eval: bool) -> dic
     if cfg.gradient_checkpointing:
         kwargs["gradient_checkpointing"] = False  # enabled on the model by lathe.models (with its kwargs)
 
-    eval_every = _every(cfg.eval_steps, cfg.evals_per_epoch, epoch_steps) if has_eval else None
+    evaluating = evaluation_enabled(cfg, has_eval)
+    eval_every = _every(cfg.eval_steps, cfg.evals_per_epoch, epoch_steps) if evaluating else None
     if eval_every:
         kwargs.update(eval_strategy="steps", eval_steps=eval_every)
+    elif evaluating and cfg.eval_strategy:  # steps (every logging_steps, as transformers) or epoch
+        kwargs["eval_strategy"] = cfg.eval_strategy
     save_every = _every(cfg.save_steps, cfg.saves_per_epoch, epoch_steps)
     if save_every:
         kwargs.update(save_strategy="steps", save_steps=save_every)
     else:
-        kwargs["save_strategy"] = "epoch"
+        kwargs["save_strategy"] = cfg.save_strategy or "epoch"
     if cfg.save_total_limit:
         kwargs["save_total_limit"] = cfg.save_total_limit
+    if cfg.save_only_model:
+        kwargs["save_only_model"] = True
     if cfg.early_stopping_patience:
         if not eval_every:
             raise LatheError("early_stopping_patience needs evaluation: set eval_steps or evals_per_epoch")

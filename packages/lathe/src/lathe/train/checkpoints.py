@@ -36,6 +36,11 @@ def resume_checkpoint(cfg: Config) -> str | None:
         if not (path / "trainer_state.json").is_file():
             raise LatheError(f"resume_from_checkpoint: {path} is not a complete checkpoint (no trainer_state.json)")
         found: Path | None = path
+        if not any(path.glob("optimizer*")):
+            raise LatheError(
+                f"resume_from_checkpoint: {path} holds no optimizer state (saved with save_only_model?); "
+                "it cannot be resumed: start from its weights with base_model instead"
+            )
     elif cfg.auto_resume_from_checkpoints:
         found = latest_complete_checkpoint(run_dir)
     else:

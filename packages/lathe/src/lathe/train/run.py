@@ -67,6 +67,10 @@ def build_trainer(
     callbacks: list[Any] = [NonFiniteGuard(cfg.nan_policy), GracefulInterrupt()]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    if cfg.loss_watchdog_threshold is not None:
+        from lathe.train.watchdog import LossWatchdog
+
+        callbacks.append(LossWatchdog(cfg.loss_watchdog_threshold, cfg.loss_watchdog_patience))
     callbacks += plugins.call("lathe_callbacks", cfg=cfg)
     trainer = cls(
         model=model,
@@ -106,6 +110,7 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
     from lathe.data.prepare import prepare_datasets
     from lathe.models.loading import load_model
     from lathe.models.tokenizer import load_tokenizer
+    from lathe.train.args import evaluation_enabled
     from lathe.train.checkpoints import resume_checkpoint, save_outputs
     from lathe.train.guards import raise_if_interrupted
     from lathe.train.output_dir import check_output_dir
@@ -125,7 +130,7 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
         result = trainer.train(resume_from_checkpoint=resume)
         raise_if_interrupted(trainer)
         metrics = dict(result.metrics)
-        if data.eval is not None:
+        if evaluation_enabled(cfg, data.eval is not None):
             metrics.update(_with_perplexity(trainer.evaluate()))
         save_outputs(trainer, cfg, tokenizer)
         plugins.call("lathe_post_train", cfg=cfg, model=trainer.model)
