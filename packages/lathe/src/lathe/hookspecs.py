@@ -186,6 +186,17 @@ def lathe_post_train(cfg: Config, model: torch.nn.Module) -> None:
 
 
 @spec("all")
+def lathe_run_error(cfg: Config, error: BaseException) -> None:
+    """Fires when ``lathe train`` fails, before ``lathe_post_train_unload``.
+
+    ``error`` is what stopped the run: an exception from any stage (a hook included) or
+    the interrupt of a run stopped by a signal. For reporting only (an alert, a tracker's
+    "crashed" state): the run's error is raised afterwards unchanged, and an exception
+    raised here is printed, not raised in its place.
+    """
+
+
+@spec("all")
 def lathe_post_train_unload(cfg: Config) -> None:
     """Fires last, also after a failed run: undo every patch this plugin made."""
 

@@ -119,3 +119,23 @@ def test_secrets_are_refused_on_the_command_line(tmp_path: Path) -> None:
     with pytest.raises(LatheError, match="secrets on the command line") as info:
         load_config(path, ["hub_token=hf_abc123"])
     assert "hf_abc123" not in str(info.value)
+
+
+def test_a_plugins_secret_fields_are_refused_on_the_command_line(tmp_path: Path) -> None:
+    import types
+
+    from lathe.config import ConfigModel, secret_field
+    from lathe.hookspecs import hookimpl
+
+    class HookCfg(ConfigModel):
+        notify_webhook_url: str | None = secret_field()  # not named like a secret: only the mark says so
+
+    module = types.ModuleType("notifier")
+    module.lathe_config_model = hookimpl(lambda: HookCfg)  # type: ignore[attr-defined]
+    plugins = Plugins.from_modules({"notifier": module})
+    path = _write(tmp_path, "base_model: m\ndatasets:\n  - path: d.jsonl\n    type: alpaca\nplugins: [notifier]\n")
+    with pytest.raises(LatheError, match="secrets on the command line") as info:
+        load_config(path, ["notify_webhook_url=https://hook/abc123"], plugins=plugins)
+    assert "abc123" not in str(info.value)
+    cfg, _ = load_config(path, ["learning_rate=0.1"], plugins=plugins)
+    assert cfg.learning_rate == 0.1

@@ -31,14 +31,16 @@ def test_config_reference_is_current() -> None:
     assert committed == render_reference(), "run: python -m lathe.config.reference > docs/config-reference.md"
 
 
-def _recorder(calls: list[str]) -> types.ModuleType:
-    """A plugin implementing every hook that only records that it fired."""
+def _recorder(calls: list[str], fail_in: str | None = None) -> types.ModuleType:
+    """A plugin implementing every hook that only records that it fired (and raises in ``fail_in``)."""
     module = types.ModuleType("recorder")
     for name in SPECS:
         params = list(inspect.signature(getattr(hookspecs, name)).parameters)
 
         def impl(*args, _name=name):  # type: ignore[no-untyped-def]
             calls.append(_name)
+            if _name == fail_in:
+                raise RuntimeError(f"planted failure in {_name}")
 
         impl.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in params]
@@ -70,3 +72,28 @@ def test_a_run_fires_the_hooks_in_order(tmp_path: Path, adapter: str | None) -> 
         assert name in fired, f"{name} never fired"
     assert fired.index("lathe_trainer_cls") < fired.index("lathe_post_trainer_create")
     assert calls[-1] == "lathe_post_train_unload"
+    assert "lathe_run_error" not in fired
+
+
+def test_a_failing_run_fires_run_error_then_unload(tmp_path: Path) -> None:
+    from lathe.testing import base_config, run_training
+
+    calls: list[str] = []
+    plugins = Plugins.from_modules({"recorder": _recorder(calls, fail_in="lathe_post_train")})
+    with pytest.raises(RuntimeError, match="planted failure in lathe_post_train"):
+        run_training(base_config(tmp_path, max_steps=1), plugins)
+    assert calls[-3:] == ["lathe_post_train", "lathe_run_error", "lathe_post_train_unload"]
+    assert calls.count("lathe_run_error") == 1
+
+
+def test_a_failing_run_error_hook_does_not_hide_the_runs_error(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from lathe.testing import base_config, run_training
+
+    calls: list[str] = []
+    plugins = Plugins.from_modules({"recorder": _recorder(calls, fail_in="lathe_run_error")})
+    bad = base_config(tmp_path, max_steps=1, base_model=str(tmp_path / "missing-model"))
+    with pytest.raises(Exception) as info:
+        run_training(bad, plugins)
+    assert "planted failure" not in str(info.value)
+    assert "lathe_run_error failed" in capsys.readouterr().err
+    assert calls[-2:] == ["lathe_run_error", "lathe_post_train_unload"]

@@ -261,11 +261,15 @@ def keys_of_other_plugins(enabled: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def refuse_secret_overrides(overrides: Iterable[str]) -> None:
-    """Secrets on the command line show in process lists and shell history: refuse them."""
+def refuse_secret_overrides(overrides: Iterable[str], plugins: Plugins | None = None) -> None:
+    """Secrets on the command line show in process lists and shell history: refuse them
+    (keys named like secrets, and ``secret_field`` keys of the core and of enabled plugins)."""
     from lathe.config.save import is_secret_key, secret_keys
 
     marked = secret_keys(CoreConfig)
+    for _, model in plugins.answers("lathe_config_model") if plugins is not None else ():
+        if model is not None:
+            marked |= secret_keys(model)
     for item in overrides:
         key = item.partition("=")[0].strip().split(".")[-1]
         if key in marked or is_secret_key(key):
@@ -291,6 +295,7 @@ def load_config(
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ConfigError(str(path), [f"plugins (line {lines.get(('plugins',), '?')}): expected a list of plugin names"])
         plugins = Plugins.load(names)
+    refuse_secret_overrides(overrides, plugins)
     cfg = validate(data, plugins, source=str(path), lines=lines)
     return cfg, plugins
 

@@ -3,7 +3,7 @@
 Order (DESIGN.md §2): pre_model_load → tokenizer (post_tokenizer_load) → data →
 model (post_model_build, adapters, post_model_load) → trainer (trainer_cls,
 training_args, collator, optimizer, callbacks; post_trainer_create) → train() →
-save → post_train, and post_train_unload always, also when the run fails.
+save → post_train; when the run fails, run_error; post_train_unload always.
 """
 
 from __future__ import annotations
@@ -137,8 +137,19 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         print(f"lathe: saved to {out}", file=sys.stderr)
         return TrainResult(output_dir=out, metrics=metrics, losses=losses, trainer=trainer)
+    except BaseException as error:
+        _report_error(cfg, plugins, error)
+        raise
     finally:
         plugins.call("lathe_post_train_unload", cfg=cfg)
+
+
+def _report_error(cfg: Config, plugins: Plugins, error: BaseException) -> None:
+    """``lathe_run_error``; a failure there is printed and never hides the run's own error."""
+    try:
+        plugins.call("lathe_run_error", cfg=cfg, error=error)
+    except Exception as exc:  # a reporting hook may fail in any way
+        print(f"lathe: lathe_run_error failed while reporting {type(error).__name__}: {exc}", file=sys.stderr)
 
 
 def _with_perplexity(metrics: dict[str, float]) -> dict[str, float]:
