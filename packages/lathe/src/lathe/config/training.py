@@ -10,6 +10,19 @@ from lathe.config import optimizer_names
 from lathe.config.base import ConfigModel
 from lathe.config.suggest import typo_of
 
+# the backends accelerate's dynamo plugin (which compiles the model for the Trainer) accepts
+CompileBackend = Literal[
+    "eager", "aot_eager", "inductor", "aot_ts_nvfuser", "nvprims_nvfuser", "cudagraphs", "ofi", "fx2trt",
+    "onnxrt", "tensorrt", "aot_torchxla_trace_once", "torchxla_trace_once", "ipex", "tvm", "hpu_backend",
+]
+
+# the inductor flags Axolotl lets a config set (its INDUCTOR_COMPILE_OPTIONS_ALLOWLIST)
+INDUCTOR_OPTIONS = frozenset({
+    "coordinate_descent_tuning", "coordinate_descent_check_all_directions", "shape_padding",
+    "epilogue_fusion", "max_autotune_gemm", "fx_graph_cache", "assume_aligned_inputs",
+    "comprehensive_padding", "decompose_mem_bound_mm", "triton.cudagraphs",
+})
+
 # transformers' SchedulerType values, and Axolotl's one_cycle and rex (built by lathe.train.schedulers).
 Scheduler = Literal[
     "cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial",
@@ -66,6 +79,11 @@ class TrainingSection(ConfigModel):
     overwrite_output_dir: bool = Field(False, description="Allow output_dir to hold a different run's config.")
     nan_policy: Literal["stop", "skip"] = Field("stop", description="On a non-finite loss or gradient: stop the run, or skip the step.")
 
+    torch_compile: bool | Literal["auto"] | None = Field(None, description="Compile the model with torch.compile; auto: where torch >= 2.5.1.")
+    torch_compile_backend: CompileBackend | None = Field(None, description="torch.compile backend (default inductor).")
+    torch_compile_mode: Literal["default", "reduce-overhead", "max-autotune"] | None = None
+    torch_compile_options: dict[str, bool | int | float | str] | None = Field(None, description="Inductor flags for this run (Axolotl's allowlist).")
+
     group_by_length: bool = False
     dataloader_num_workers: int = Field(0, ge=0)
     dataloader_pin_memory: bool | None = None
@@ -107,6 +125,12 @@ class TrainingSection(ConfigModel):
                              "drop resume_from_checkpoint/auto_resume_from_checkpoints or save_only_model")
         if self.save_strategy == "no" and self.early_stopping_patience:
             raise ValueError("early_stopping_patience keeps the best checkpoint, so it needs checkpoints: remove save_strategy: no")
+        compile_keys = [k for k in ("torch_compile_backend", "torch_compile_mode", "torch_compile_options") if getattr(self, k)]
+        if compile_keys and not self.torch_compile:
+            raise ValueError(f"{', '.join(compile_keys)} need torch_compile: true (or auto)")
+        bad = sorted(set(self.torch_compile_options or {}) - INDUCTOR_OPTIONS)
+        if bad:
+            raise ValueError(f"torch_compile_options: {', '.join(bad)} not allowed (Axolotl's inductor allowlist)")
         if self.loss_watchdog_patience is not None and self.loss_watchdog_threshold is None:
             raise ValueError("loss_watchdog_patience needs loss_watchdog_threshold")
 

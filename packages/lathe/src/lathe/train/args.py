@@ -11,6 +11,7 @@ import torch
 
 from lathe.errors import LatheError
 from lathe.models.loading import use_bf16
+from lathe.train.compile import training_args_compile
 from lathe.train.optimizers import training_args_optim
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ def training_arguments_dict(cfg: Config, train_rows: int, has_eval: bool) -> dic
         disable_tqdm=False,
     )
     kwargs.update(training_args_optim(cfg))
+    kwargs.update(training_args_compile(cfg))
     for key, value in (("adam_beta1", cfg.adam_beta1), ("adam_beta2", cfg.adam_beta2), ("adam_epsilon", cfg.adam_epsilon)):
         if value is not None:
             kwargs[key] = value

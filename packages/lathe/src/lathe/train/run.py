@@ -112,6 +112,7 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
     from lathe.models.tokenizer import load_tokenizer
     from lathe.train.args import evaluation_enabled
     from lathe.train.checkpoints import resume_checkpoint, save_outputs
+    from lathe.train.compile import inductor_options
     from lathe.train.guards import raise_if_interrupted
     from lathe.train.output_dir import check_output_dir
 
@@ -127,7 +128,8 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
         model = load_model(cfg, tokenizer, plugins)
         trainer = build_trainer(cfg, plugins, model, tokenizer, data.train, data.eval)
         plugins.call("lathe_post_trainer_create", cfg=cfg, trainer=trainer)
-        result = trainer.train(resume_from_checkpoint=resume)
+        with inductor_options(cfg):
+            result = trainer.train(resume_from_checkpoint=resume)
         raise_if_interrupted(trainer)
         metrics = dict(result.metrics)
         if evaluation_enabled(cfg, data.eval is not None):
