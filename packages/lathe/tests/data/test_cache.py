@@ -35,6 +35,7 @@ CHANGED: dict[str, Any] = {
     "chat_template": "llama3",
     "chat_template_jinja": "{{ messages }}",
     "default_system_message": "Be brief.",
+    "system_message_handling": "fold",
     "sequence_len": 256,
     "sample_packing": True,
     "eval_sample_packing": False,

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from lathe.data.strategies import build_strategy, core_strategies
-from lathe.data.templates import BUILTIN_TEMPLATES
+from lathe.data.templates import BUILTINS
+from lathe.errors import LatheError
 
 from .helpers import trained_runs
 
@@ -29,7 +30,8 @@ REWRITING = (
 
 
 def chat(make_cfg: Any, tok: Any, example: dict[str, Any] | None = None, **entry: Any) -> dict[str, list[int]]:
-    cfg_keys = {k: entry.pop(k) for k in ("train_on_inputs", "default_system_message") if k in entry}
+    cfg_keys = {k: entry.pop(k) for k in ("train_on_inputs", "default_system_message", "system_message_handling")
+                if k in entry}
     cfg = make_cfg([{"path": "unused.jsonl", "type": "chat_template", **entry}], **cfg_keys)
     s = build_strategy(cfg.datasets[0], "datasets[0]", cfg, tok, core_strategies())
     return s.tokenize(example or CONVO)
@@ -86,9 +88,27 @@ def test_template_that_rewrites_earlier_turns_is_masked_exactly(make_cfg: Any, t
     assert trained_runs(ex, tok) == ["RED<|im_end|>", "<think>again</think>DOG<|im_end|>"]
 
 
-@pytest.mark.parametrize("name", sorted(BUILTIN_TEMPLATES))
-def test_builtin_templates_train_exactly_the_assistant_contents(make_cfg: Any, tok: Any, name: str) -> None:
-    ex = chat(make_cfg, tok, chat_template=name, train_on_eos="none")
+@pytest.mark.parametrize("name", sorted(BUILTINS))
+@pytest.mark.parametrize("mode", ["none", "turn"])
+def test_builtin_templates_train_exactly_the_assistant_contents(make_cfg: Any, tok: Any, name: str, mode: str) -> None:
+    fold = {} if BUILTINS[name].system else {"system_message_handling": "fold"}
+    ex = chat(make_cfg, tok, chat_template=name, train_on_eos=mode, **fold)
     text = tok.decode(ex["input_ids"])
-    assert "RED CAT" in text and "Uppercase: blue dog" in text
-    assert [r.strip() for r in trained_runs(ex, tok)] == ["RED CAT", "BLUE DOG"]
+    assert "RED CAT" in text and "And blue dog?" not in text and "Uppercase: blue dog" in text
+    runs = trained_runs(ex, tok)
+    assert [r.strip().removesuffix(tok.eos_token) for r in runs] == ["RED CAT", "BLUE DOG"], runs
+    if mode == "none":
+        assert tok.eos_token not in "".join(runs)
+
+
+def test_a_system_message_the_family_refuses_is_refused_naming_the_row(make_cfg: Any, tok: Any) -> None:
+    with pytest.raises(LatheError, match="the chat template refuses this conversation: gemma: Gemma 1 and 2 have no "
+                                         "system role; set system_message_handling: fold"):
+        chat(make_cfg, tok, chat_template="gemma")
+
+
+def test_system_message_handling_fold_prepends_it_to_the_first_user_message(make_cfg: Any, tok: Any) -> None:
+    ex = chat(make_cfg, tok, chat_template="gemma", system_message_handling="fold")
+    assert tok.decode(ex["input_ids"]).startswith("<start_of_turn>user\nYou are terse.\n\nUppercase: red cat<end")
+    ex = chat(make_cfg, tok, chat_template="chatml", system_message_handling="fold")
+    assert tok.decode(ex["input_ids"]).startswith("<|im_start|>user\nYou are terse.\n\nUppercase: red cat<|im_end|>")

@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from lathe.cli.commands import cli
-from lathe.data.preprocess import render_example
+from lathe.data.preprocess import render_example, render_tokens
 from lathe.testing import alpaca_rows, chat_rows, tiny_tokenizer, write_jsonl
 
 
@@ -66,6 +66,8 @@ def test_axolotl_config_prepares_unchanged_and_debug_marks_trained_tokens(
     assert "rows: 94 read" in out and "packing:" in out and "efficiency" in out and "dropped:" in out
     assert "EOS trained: yes" in out
     assert "[[" in out and "\x1b[" not in out
+    assert "rendered: '<|im_start|>user\\n" in out and "tokens:   '<|im_start|>'=" in out
+    assert "[['<|im_end|>'=" in out  # the turn's end token is listed as trained
     stages = sorted(p.parent.name for p in (tmp_path / "last_run_prepared").glob("*/lathe_prepared.json"))
     assert len(stages) == 2 and stages[1] == f"{stages[0]}-packed-2-1"  # tokenized, then packed for 2 x 1 rank
 
@@ -99,3 +101,12 @@ def test_render_example_marks_trained_runs(colour: bool) -> None:
         assert text == "\x1b[90mUppercase: red\x1b[0m\x1b[32m RED\x1b[0m"
     else:
         assert text == "Uppercase: red[[ RED]]"
+
+
+def test_render_tokens_lists_each_token_with_its_id_and_mask() -> None:
+    tok = tiny_tokenizer()
+    prompt, answer = tok("red")["input_ids"], tok("<|im_end|>")["input_ids"]
+    row: dict[str, Any] = {"input_ids": prompt + answer, "labels": [-100] * len(prompt) + answer}
+    pieces = render_tokens(row, tok, colour=False).split(" ")
+    assert pieces[-1] == f"[['<|im_end|>'={answer[-1]}]]" and not pieces[0].startswith("[[")
+    assert "".join(p.split("'")[1] for p in pieces[:-1]) == "red"

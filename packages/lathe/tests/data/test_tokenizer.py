@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from lathe.data.collate import build_collator
 from lathe.data.prepare import prepare_datasets
-from lathe.data.templates import BUILTIN_TEMPLATES
+from lathe.data.templates import BUILTINS
 from lathe.errors import LatheError
 from lathe.hookspecs import hookimpl
 from lathe.models.tokenizer import TokenizerWarning, load_tokenizer
@@ -60,11 +61,37 @@ def test_pad_equal_to_eos_warns_and_the_turn_eos_stays_trained(
         assert (labels[real:] == -100).all() and (ids[real:] == eos).all()
 
 
-@pytest.mark.parametrize("name", sorted(BUILTIN_TEMPLATES))
+@pytest.mark.parametrize("name", sorted(BUILTINS))
 def test_builtin_template_by_name(make_cfg: Any, model_dir: Path, name: str) -> None:
-    with pytest.warns(TokenizerWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TokenizerWarning)
         tok = _load(make_cfg, model_dir, chat_template=name)
-    assert tok.chat_template == BUILTIN_TEMPLATES[name]
+    assert tok.chat_template == BUILTINS[name].text
+
+
+def test_axolotl_name_resolves_to_its_builtin(make_cfg: Any, model_dir: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TokenizerWarning)
+        tok = _load(make_cfg, model_dir, chat_template="qwen_25")
+    assert tok.chat_template == BUILTINS["qwen2_5"].text
+
+
+def test_builtin_that_renders_differently_from_the_tokenizers_warns_with_the_first_difference(
+    make_cfg: Any, model_dir: Path
+) -> None:
+    with pytest.warns(TokenizerWarning) as caught:
+        _load(make_cfg, model_dir, chat_template="qwen2_5")
+    [message] = [str(w.message) for w in caught if "chat_template" in str(w.message)]
+    assert "qwen2_5 replaces the tokenizer's own template, and renders conversations differently: one turn, " \
+           "character 12: built-in " in message
+    assert "system\\nYou are Qwen" in message and "vs the tokenizer's '<|im_start|>user" in message
+
+
+def test_builtin_that_renders_like_the_tokenizers_does_not_warn(make_cfg: Any, model_dir: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TokenizerWarning)
+        tok = _load(make_cfg, model_dir, chat_template="chatml", special_tokens={"pad_token": "<|pad|>"})
+    assert tok.chat_template == BUILTINS["chatml"].text
 
 
 def test_jinja_template(make_cfg: Any, model_dir: Path) -> None:
@@ -81,6 +108,10 @@ def test_template_errors(make_cfg: Any, tmp_path: Path, monkeypatch: pytest.Monk
         _load(make_cfg, bare, chat_template="tokenizer_default")
     with pytest.raises(LatheError, match="unknown template 'chatlm'; did you mean 'chatml'"):
         _load(make_cfg, bare, chat_template="chatlm")
+    with pytest.raises(LatheError, match="'qwen' is not supported: ambiguous .* name qwen2, qwen2_5 or qwen3"):
+        _load(make_cfg, bare, chat_template="qwen")
+    with pytest.raises(LatheError, match="'llava' is not supported: a vision-language template"):
+        _load(make_cfg, bare, chat_template="llava")
 
 
 def test_unloadable_tokenizer_names_the_key(make_cfg: Any, model_dir: Path, tmp_path: Path) -> None:

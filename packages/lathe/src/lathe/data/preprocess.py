@@ -1,7 +1,9 @@
 """``lathe preprocess CFG [--debug]``: prepare and cache the data alone, before any training.
 
-``--debug`` shows examples with trained and masked tokens distinct: colour on a terminal
-(green trained, grey masked), ``[[trained]]`` markers around trained runs otherwise.
+``--debug`` shows, for each example, the rendered text exactly (quoted, so spaces and newlines
+show), the same text with trained and masked tokens distinct (colour on a terminal: green
+trained, grey masked; ``[[trained]]`` markers otherwise), and the tokens beside it, one
+``'piece'=id`` each, trained ones marked the same way.
 """
 
 from __future__ import annotations
@@ -47,6 +49,17 @@ def render_example(row: dict[str, Any], tokenizer: PreTrainedTokenizerBase, colo
     return "".join(pieces)
 
 
+def render_tokens(row: dict[str, Any], tokenizer: PreTrainedTokenizerBase, colour: bool) -> str:
+    """Each token as ``'piece'=id``, trained ones green (or in ``[[ ]]``), in order."""
+    pieces = []
+    for token, label in zip(row["input_ids"], row["labels"], strict=True):
+        item = f"{tokenizer.decode([token])!r}={token}"
+        if label != IGNORE:
+            item = f"{_GREEN}{item}{_RESET}" if colour else f"[[{item}]]"
+        pieces.append(item)
+    return " ".join(pieces)
+
+
 def preprocess(cfg: Config, plugins: Plugins, *, debug: bool, num_examples: int) -> None:
     from lathe.data.prepare import prepare_datasets
     from lathe.models.tokenizer import load_tokenizer
@@ -64,4 +77,6 @@ def preprocess(cfg: Config, plugins: Plugins, *, debug: bool, num_examples: int)
     for i in range(min(num_examples, len(data.train))):
         row = data.train[i]
         click.echo(f"[{i}] {len(row['input_ids'])} tokens")
-        click.echo(render_example(row, tokenizer, colour))
+        click.echo(f"rendered: {tokenizer.decode(row['input_ids'])!r}")
+        click.echo(f"masks:    {render_example(row, tokenizer, colour)}")
+        click.echo(f"tokens:   {render_tokens(row, tokenizer, colour)}")

@@ -9,7 +9,8 @@ import os
 import warnings
 from typing import TYPE_CHECKING
 
-from lathe.data.templates import resolve_chat_template
+from lathe.data.templates import builtin, resolve_chat_template
+from lathe.data.templates.compare import first_difference
 from lathe.errors import LatheError
 
 if TYPE_CHECKING:
@@ -45,6 +46,23 @@ def _set_pad_token(tok: PreTrainedTokenizerBase) -> None:
         else:
             tok.add_special_tokens({"pad_token": "<|pad|>"})
     warnings.warn(f"the tokenizer has no pad token; using {tok.pad_token!r}", TokenizerWarning, stacklevel=3)
+
+
+def _warn_replaced_template(name: str, tok: PreTrainedTokenizerBase, template: str) -> None:
+    """Warn that ``chat_template`` replaces the tokenizer's own; for a built-in, only where the two
+    render the probe conversations differently, showing the first difference."""
+    detail = ""
+    if builtin(name) is not None:
+        difference = first_difference(tok, template, tok.chat_template)
+        if difference is None:
+            return
+        detail = f", and renders conversations differently: {difference}"
+    warnings.warn(
+        f"chat_template: {name} replaces the tokenizer's own template{detail}. The template used for "
+        "training is saved with the outputs",
+        TokenizerWarning,
+        stacklevel=3,
+    )
 
 
 def load_tokenizer(cfg: Config, plugins: Plugins) -> PreTrainedTokenizerBase:
@@ -86,12 +104,7 @@ def load_tokenizer(cfg: Config, plugins: Plugins) -> PreTrainedTokenizerBase:
 
     template = resolve_chat_template(cfg.chat_template, cfg.chat_template_jinja, tok.chat_template)
     if cfg.chat_template and tok.chat_template and template != tok.chat_template:
-        warnings.warn(
-            f"chat_template: {cfg.chat_template} replaces the tokenizer's own template; the one "
-            "used for training is saved with the outputs",
-            TokenizerWarning,
-            stacklevel=2,
-        )
+        _warn_replaced_template(cfg.chat_template, tok, template)
     tok.chat_template = template
 
     plugins.call("lathe_post_tokenizer_load", cfg=cfg, tokenizer=tok)

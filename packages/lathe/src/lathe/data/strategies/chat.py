@@ -43,6 +43,19 @@ def content_span(full: list[int], emptied: list[int]) -> tuple[int, int]:
     return start, len(full) - min(suffix, limit)
 
 
+def fold_system_message(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """``system_message_handling: fold``: a leading system message prepended to the first user message."""
+    if not messages or messages[0]["role"] != "system":
+        return messages
+    system, rest = messages[0], messages[1:]
+    for i, message in enumerate(rest):
+        if message["role"] == "user":
+            folded = {**message, "content": f"{system['content']}\n\n{message['content']}"}
+            return [*rest[:i], folded, *rest[i + 1 :]]
+    raise LatheError("system_message_handling: fold, but the conversation has no user message to fold the "
+                     "system message into")
+
+
 class ChatTemplateStrategy(PromptStrategy):
     """``messages`` lists rendered with the tokenizer's (or a named) chat template."""
 
@@ -69,7 +82,7 @@ class ChatTemplateStrategy(PromptStrategy):
         own = resolve_chat_template(options["chat_template"], options["chat_template_jinja"], tokenizer.chat_template)
         if not own:
             raise LatheError("chat_template strategy: the tokenizer has no chat template; set chat_template "
-                             "(chatml, llama3, qwen, mistral, gemma, phi, jinja)")
+                             "(a built-in such as chatml, llama3_1, qwen2_5, mistral_v3, gemma3; or jinja)")
         self.template = own
         if options["train_on_eos"] not in ("all", "turn", "last", "none"):
             raise LatheError(f"train_on_eos: {options['train_on_eos']!r} is not one of all, turn, last, none")
@@ -96,10 +109,17 @@ class ChatTemplateStrategy(PromptStrategy):
         system = self.cfg.default_system_message
         if system and (not out or out[0]["role"] != "system"):
             out.insert(0, {"role": "system", "content": system})
+        if self.cfg.system_message_handling == "fold":
+            out = fold_system_message(out)
         return out
 
     def render(self, messages: list[dict[str, str]]) -> list[int]:
-        text = self.tokenizer.apply_chat_template(messages, chat_template=self.template, tokenize=False)
+        from jinja2.exceptions import TemplateError
+
+        try:
+            text = self.tokenizer.apply_chat_template(messages, chat_template=self.template, tokenize=False)
+        except TemplateError as exc:  # the template's own raise_exception: a conversation its family refuses
+            raise LatheError(f"the chat template refuses this conversation: {exc}") from None
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _turn_end(self, full: list[int], end: int) -> int | None:
