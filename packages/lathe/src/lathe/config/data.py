@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from lathe.config.base import ConfigModel
 from lathe.config.fields import data_field
+from lathe.data.templates import problem as template_problem
 
 
 class DatasetConfig(ConfigModel):
@@ -30,6 +31,14 @@ class DatasetConfig(ConfigModel):
     shards_idx: int | None = Field(None, ge=0)
     streaming: bool = Field(False, description="Read rows as a stream and tokenize them as they arrive, without first converting the source to Arrow.")
 
+    @model_validator(mode="after")
+    def _known_chat_template(self) -> DatasetConfig:
+        """An entry's own ``chat_template`` is checked here, before anything loads."""
+        name = (self.model_extra or {}).get("chat_template")
+        if isinstance(name, str) and (why := template_problem(name)):
+            raise ValueError(f"chat_template: {why}")
+        return self
+
 
 class DataSection(ConfigModel):
     datasets: list[DatasetConfig] = data_field(default_factory=list)
@@ -48,3 +57,10 @@ class DataSection(ConfigModel):
     pad_to_sequence_len: bool = False
     train_on_inputs: bool = data_field(False)
     excess_length_strategy: Literal["drop", "truncate", "raise"] = data_field("drop", description="What happens to a row longer than sequence_len.")
+
+    @field_validator("chat_template")
+    @classmethod
+    def _known_chat_template(cls, name: str | None) -> str | None:
+        if name is not None and (why := template_problem(name)):
+            raise ValueError(why)
+        return name

@@ -1,7 +1,7 @@
 """Chat templates by name: lathe's built-ins (one ``.jinja`` file per format), aliases, refusals.
 
-Public functions for the rest of lathe: :func:`names`, :func:`check` (what ``config validate``
-calls), :func:`builtin` and :func:`resolve_chat_template` (the template text a run uses).
+Public functions for the rest of lathe: :func:`names`, :func:`problem` / :func:`check` (what
+``config validate`` calls), :func:`builtin` and :func:`resolve_chat_template` (the template text a run uses).
 """
 
 from __future__ import annotations
@@ -12,20 +12,26 @@ from lathe.data.templates.builtins import BUILTINS, Builtin
 from lathe.data.templates.names import ALIASES, REFUSED, SPECIAL, names
 from lathe.errors import LatheError
 
-__all__ = ["ALIASES", "BUILTINS", "REFUSED", "SPECIAL", "Builtin", "builtin", "check", "names",
+__all__ = ["ALIASES", "BUILTINS", "REFUSED", "SPECIAL", "Builtin", "builtin", "check", "names", "problem",
            "resolve_chat_template"]
 
 
-def check(name: str) -> None:
-    """Raise a one-line ``chat_template: …`` error unless ``name`` is accepted (refused: the reason)."""
+def problem(name: str) -> str | None:
+    """Why ``name`` is not an accepted template name (refused: the reason; unknown: a did-you-mean), or None."""
     if name in BUILTINS or name in ALIASES or name in SPECIAL:
-        return
+        return None
     if name in REFUSED:
-        raise LatheError(f"chat_template: {name!r} is not supported: {REFUSED[name]}")
+        return f"{name!r} is not supported: {REFUSED[name]}"
     close = get_close_matches(name, names(), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise LatheError(f"chat_template: unknown template {name!r}{hint} (built-ins: {', '.join(BUILTINS)}; "
-                     f"also {', '.join(SPECIAL)}; docs/data.md lists Axolotl's names)")
+    return (f"unknown template {name!r}{hint} (built-ins: {', '.join(BUILTINS)}; also {', '.join(SPECIAL)}; "
+            "docs/data.md lists Axolotl's names)")
+
+
+def check(name: str) -> None:
+    """Raise a one-line ``chat_template: …`` error unless ``name`` is accepted."""
+    if (why := problem(name)) is not None:
+        raise LatheError(f"chat_template: {why}")
 
 
 def builtin(name: str | None) -> Builtin | None:
