@@ -1,0 +1,1 @@
+"""Sparse fine-tuning (LLM Compressor recipes): keep pruned weights at zero, save in the compressed-tensors format."""

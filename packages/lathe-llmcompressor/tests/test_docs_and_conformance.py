@@ -1,0 +1,68 @@
+"""The plugin conformance suite, and the config snippets of docs/plugins/llmcompressor.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lathe.config import ConfigError, validate
+from lathe.plugins import Plugins
+from lathe.testing import base_config
+from lathe.testing.conformance import PluginConformance, yaml_blocks
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "plugins" / "llmcompressor.md"
+SNIPPET = """\
+plugins: [llmcompressor]
+llmcompressor:
+  recipe:
+    finetuning_stage:
+      finetuning_modifiers:
+        ConstantPruningModifier:
+          targets: ['re:.*q_proj.weight', 're:.*down_proj.weight']
+          start: 0
+  save_compressed: true
+"""
+
+
+class TestLLMCompressorConformance(PluginConformance):
+    plugin_name = "llmcompressor"
+    distribution = "lathe-llmcompressor"
+    config_snippet = SNIPPET
+    train_overrides = {"dataset_processes": 1}
+
+
+def test_docs_have_config_snippets() -> None:
+    assert len(yaml_blocks(DOC)) >= 2
+
+
+@pytest.mark.parametrize("snippet", yaml_blocks(DOC))
+def test_documented_snippet_validates(snippet: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import SEED_RECIPE
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "sparse-finetune.yaml").write_text(yaml.safe_dump(SEED_RECIPE))
+    data = {**base_config(tmp_path), **yaml.safe_load(snippet)}
+    cfg = validate(data, Plugins.load(data["plugins"]))
+    assert cfg.llmcompressor is not None
+
+
+def test_a_bad_recipe_is_a_config_error(tmp_path: Path) -> None:
+    data = {**base_config(tmp_path), "plugins": ["llmcompressor"],
+            "llmcompressor": {"recipe": {"x_stage": {"x_modifiers": {"QuantizationModifier": {}}}}}}
+    with pytest.raises(ConfigError, match="QuantizationModifier"):
+        validate(data, Plugins.load(["llmcompressor"]))
+
+
+def test_deepspeed_is_refused(tmp_path: Path) -> None:
+    data = {**base_config(tmp_path), **yaml.safe_load(SNIPPET), "deepspeed": {"zero_optimization": {"stage": 3}}}
+    with pytest.raises(ConfigError, match="not supported with deepspeed or fsdp"):
+        validate(data, Plugins.load(["llmcompressor"]))
+
+
+def test_adapter_is_refused(tmp_path: Path) -> None:
+    data = {**base_config(tmp_path), **yaml.safe_load(SNIPPET), "adapter": "lora", "lora_target_linear": True}
+    with pytest.raises(ConfigError, match="adapter: lora is not supported yet"):
+        validate(data, Plugins.load(["llmcompressor"]))
