@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from lathe.config.base import ConfigModel
 from lathe.config.fields import data_field
@@ -19,7 +19,7 @@ class ModelSection(ConfigModel):
     base_model_config: str | None = Field(None, description="Take the model config from here instead.")
     tokenizer_config: str | None = data_field(description="Take the tokenizer from here instead.")
     tokenizer_type: str | None = Field(None, description="Tokenizer class name (informational; AutoTokenizer is used).")
-    model_type: str | None = Field(None, description="Model class name (informational; AutoModelForCausalLM is used).")
+    model_type: str | None = Field(None, description="transformers class to load with: AutoModelForCausalLM (default) or a *ForCausalLM class.")
     tokenizer_use_fast: bool = data_field(True)
     trust_remote_code: bool = Field(False, description="Run code shipped with the model. Off unless set.")
     revision_of_model: str | None = None
@@ -48,3 +48,14 @@ class ModelSection(ConfigModel):
     bnb_4bit_quant_type: Literal["nf4", "fp4"] = "nf4"
     bnb_4bit_use_double_quant: bool = True
     bnb_4bit_compute_dtype: Literal["bfloat16", "float16", "float32"] | None = None
+
+    @field_validator("model_type")
+    @classmethod
+    def _text_model_class(cls, name: str | None) -> str | None:
+        if name is None or name == "AutoModelForCausalLM" or name.endswith("ForCausalLM"):
+            return name
+        raise ValueError(
+            f"model_type: {name} is not available in lathe: it trains causal language models "
+            "(AutoModelForCausalLM or a *ForCausalLM class); multimodal, classification and "
+            "sequence-to-sequence model classes are not available yet"
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from lathe.config.base import ConfigModel
 from lathe.config.fields import secret_field
@@ -13,6 +13,8 @@ from lathe.config.fields import secret_field
 class TrackingSection(ConfigModel):
     plugins: list[str] = Field(default_factory=list, description="Plugins to enable, by name.")
     use_tensorboard: bool = False
+    use_wandb: bool | None = Field(None, description="Log to Weights & Biases; on by default when wandb_project is set.")
+    use_mlflow: bool | None = Field(None, description="Log to MLflow; on by default when mlflow_experiment_name is set.")
     wandb_project: str | None = None
     wandb_entity: str | None = None
     wandb_name: str | None = None
@@ -26,3 +28,10 @@ class TrackingSection(ConfigModel):
     hub_model_id: str | None = None
     hub_token: str | None = secret_field(description="Prefer the HF_TOKEN environment variable.")
     hf_use_auth_token: bool | None = None
+
+    @model_validator(mode="after")
+    def _tracker_switches(self) -> TrackingSection:
+        for switch, named in (("use_wandb", "wandb_project"), ("use_mlflow", "mlflow_experiment_name")):
+            if getattr(self, switch) is False and getattr(self, named):
+                raise ValueError(f"{switch}: false contradicts {named} (which turns it on, as in Axolotl): remove one")
+        return self

@@ -87,6 +87,10 @@ class TrainingSection(ConfigModel):
     group_by_length: bool = False
     dataloader_num_workers: int = Field(0, ge=0)
     dataloader_pin_memory: bool | None = None
+    dataloader_prefetch_factor: int | None = Field(None, ge=1, description="Batches each dataloader worker loads ahead (needs dataloader_num_workers > 0).")
+    dataloader_drop_last: bool = Field(False, description="Drop the last incomplete batch of each epoch.")
+    neftune_noise_alpha: float | None = Field(None, gt=0, description="NEFTune: uniform noise of scale alpha/sqrt(len·dim) on the input embeddings while training.")
+    save_first_step: bool = Field(False, description="Also save a checkpoint after the first step.")
     training_args_extra: dict[str, Any] | None = Field(None, description="Extra transformers TrainingArguments.")
 
     @field_validator("optimizer")
@@ -131,6 +135,8 @@ class TrainingSection(ConfigModel):
         bad = sorted(set(self.torch_compile_options or {}) - INDUCTOR_OPTIONS)
         if bad:
             raise ValueError(f"torch_compile_options: {', '.join(bad)} not allowed (Axolotl's inductor allowlist)")
+        if self.dataloader_prefetch_factor is not None and not self.dataloader_num_workers:
+            raise ValueError("dataloader_prefetch_factor needs dataloader_num_workers > 0")
         if self.loss_watchdog_patience is not None and self.loss_watchdog_threshold is None:
             raise ValueError("loss_watchdog_patience needs loss_watchdog_threshold")
 

@@ -134,17 +134,29 @@ def quantized_device() -> Any:
     return torch.cuda.current_device() if torch.cuda.is_available() else "cpu"
 
 
+def model_class(cfg: Config) -> Any:
+    """``model_type``: AutoModelForCausalLM (default) or the named transformers *ForCausalLM class."""
+    import transformers
+
+    name = cfg.model_type or "AutoModelForCausalLM"
+    cls = getattr(transformers, name, None)
+    if cls is None:
+        raise LatheError(f"model_type: transformers {transformers.__version__} has no class {name}")
+    return cls
+
+
 def build_model(cfg: Config, config: PretrainedConfig) -> PreTrainedModel:
     """Random weights from the config, or the pretrained weights (safetensors unless allowed)."""
-    from transformers import AutoModelForCausalLM
-
+    cls = model_class(cfg)
     dtype = weights_dtype(cfg)
     attn = attention_backend(cfg)
     if cfg.random_init_weights:
         torch.manual_seed(cfg.seed)
-        return AutoModelForCausalLM.from_config(
-            config, dtype=dtype, attn_implementation=attn, trust_remote_code=cfg.trust_remote_code
-        )
+        if hasattr(cls, "from_config"):  # an Auto class
+            return cls.from_config(
+                config, dtype=dtype, attn_implementation=attn, trust_remote_code=cfg.trust_remote_code
+            )
+        return cls._from_config(config, dtype=dtype, attn_implementation=attn)
     kwargs: dict[str, Any] = dict(
         config=config,
         dtype=dtype,
@@ -157,7 +169,7 @@ def build_model(cfg: Config, config: PretrainedConfig) -> PreTrainedModel:
     if quant is not None:
         kwargs.update(quantization_config=quant, device_map={"": quantized_device()})
     try:
-        return AutoModelForCausalLM.from_pretrained(cfg.base_model, **kwargs)
+        return cls.from_pretrained(cfg.base_model, **kwargs)
     except OSError as exc:
         hint = "" if cfg.allow_pickle_weights else (
             " (only safetensors weights are loaded; set allow_pickle_weights: true for .bin files you trust)"

@@ -47,7 +47,7 @@ def report_to(cfg: Config) -> list[str]:
     targets = []
     if cfg.use_tensorboard:
         targets.append("tensorboard")
-    if cfg.wandb_project:
+    if cfg.use_wandb or cfg.wandb_project:
         targets.append("wandb")
         for key, var in (("wandb_project", "WANDB_PROJECT"), ("wandb_entity", "WANDB_ENTITY"),
                          ("wandb_name", "WANDB_NAME"), ("wandb_run_id", "WANDB_RUN_ID"),
@@ -56,14 +56,29 @@ def report_to(cfg: Config) -> list[str]:
             value = getattr(cfg, key)
             if value:
                 os.environ[var] = str(value)
-    if cfg.mlflow_experiment_name:
+    if cfg.use_mlflow or cfg.mlflow_experiment_name:
         targets.append("mlflow")
-        os.environ["MLFLOW_EXPERIMENT_NAME"] = cfg.mlflow_experiment_name
+        if cfg.mlflow_experiment_name:
+            os.environ["MLFLOW_EXPERIMENT_NAME"] = cfg.mlflow_experiment_name
         if cfg.mlflow_tracking_uri:
             os.environ["MLFLOW_TRACKING_URI"] = cfg.mlflow_tracking_uri
         if cfg.mlflow_run_name:
             os.environ["MLFLOW_RUN_NAME"] = cfg.mlflow_run_name
     return targets or ["none"]
+
+
+_TRACKER_PACKAGES = {"tensorboard": ("tensorboard", "pip install 'lathe[tensorboard]'"),
+                     "wandb": ("wandb", "pip install wandb"), "mlflow": ("mlflow", "pip install mlflow")}
+
+
+def require_trackers(targets: list[str]) -> None:
+    """Each tracker's package is installed, or a clear error says what to install."""
+    import importlib.util
+
+    for target in targets:
+        module, install = _TRACKER_PACKAGES.get(target, (None, ""))
+        if module and importlib.util.find_spec(module) is None:
+            raise LatheError(f"logging to {target} needs the {module} package: {install}")
 
 
 def evaluation_enabled(cfg: Config, has_eval: bool) -> bool:
@@ -99,6 +114,8 @@ def training_arguments_dict(cfg: Config, train_rows: int, has_eval: bool) -> dic
         logging_steps=cfg.logging_steps,
         logging_first_step=True,
         report_to=report_to(cfg),
+        neftune_noise_alpha=cfg.neftune_noise_alpha,
+        dataloader_drop_last=cfg.dataloader_drop_last,
         bf16=use_bf16(cfg),
         fp16=bool(cfg.fp16),
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
@@ -109,6 +126,8 @@ def training_arguments_dict(cfg: Config, train_rows: int, has_eval: bool) -> dic
     )
     kwargs.update(training_args_optim(cfg))
     kwargs.update(training_args_compile(cfg))
+    if cfg.dataloader_prefetch_factor is not None:
+        kwargs["dataloader_prefetch_factor"] = cfg.dataloader_prefetch_factor
     for key, value in (("adam_beta1", cfg.adam_beta1), ("adam_beta2", cfg.adam_beta2), ("adam_epsilon", cfg.adam_epsilon)):
         if value is not None:
             kwargs[key] = value
@@ -151,6 +170,7 @@ def build_training_arguments(cfg: Config, plugins: Plugins, train_rows: int, has
     from transformers import TrainingArguments
 
     kwargs = training_arguments_dict(cfg, train_rows, has_eval)
+    require_trackers(kwargs["report_to"])
     kwargs.update(cfg.training_args_extra or {})
     kwargs.update(plugins.call("lathe_training_args", cfg=cfg))
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lathe.errors import LatheError
 from lathe.train.checkpoint_io import (
@@ -22,6 +22,18 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase, Trainer
 
     from lathe.config import Config
+
+
+def save_first_step_callback() -> Any:
+    """``save_first_step``: a checkpoint after step 1 too (a quick check that saving works)."""
+    from transformers import TrainerCallback
+
+    class SaveFirstStep(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            if state.global_step == 1:
+                control.should_save = True
+
+    return SaveFirstStep()
 
 
 def resume_checkpoint(cfg: Config) -> str | None:

@@ -67,6 +67,10 @@ def build_trainer(
     callbacks: list[Any] = [NonFiniteGuard(cfg.nan_policy), GracefulInterrupt()]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    if cfg.save_first_step:
+        from lathe.train.checkpoints import save_first_step_callback
+
+        callbacks.append(save_first_step_callback())
     if cfg.loss_watchdog_threshold is not None:
         from lathe.train.watchdog import LossWatchdog
 
