@@ -36,9 +36,29 @@ def test_temperature_zero_is_deterministic_and_sampling_varies() -> None:
     assert len(hot) > 1
 
 
+class _Confident(torch.nn.Module):
+    """A stand-in model: at position i it predicts token 100 + i with a confidence that
+    grows with ``sharpness[i]``, and records the ids it was called with."""
+
+    def __init__(self, sharpness: list[float], vocab: int = 512):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(()))
+        self.sharpness, self.vocab, self.seen = sharpness, vocab, []
+
+    def forward(self, input_ids: torch.Tensor, **_: object) -> object:
+        self.seen.append(input_ids.clone())
+        logits = torch.zeros(*input_ids.shape, self.vocab)
+        for i, sharp in enumerate(self.sharpness):
+            logits[:, i, 100 + i] = sharp
+        return type("Out", (), {"logits": logits})()
+
+
 def test_low_confidence_tokens_wait() -> None:
     """One step per token: each step keeps exactly one prediction, the most confident one."""
-    model = tiny_model("llama").eval()
+    model = _Confident([0.0, 1.0, 5.0, 3.0])  # position 2 most confident, then 3, then 1
     ids = torch.tensor([[10, MASK, MASK, MASK]])
     out = unmask(model, ids, MASK, steps=3)
     assert out.forward_passes == 3
+    assert out.ids.tolist() == [[10, 101, 102, 103]]
+    filled = [(seen[0] != MASK).nonzero().flatten().tolist() for seen in model.seen]
+    assert filled == [[0], [0, 2], [0, 2, 3]]  # most confident first, the least confident last

@@ -1,5 +1,6 @@
 """Spectrum inside a real (tiny) training run."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,10 @@ def test_frozen_weights_unchanged_and_kept_ones_trained(tmp_path: Path) -> None:
             assert not torch.equal(weight, before[name]), f"{name} should have trained"
         else:
             assert torch.equal(weight, before[name]), f"{name} is frozen but changed"
-    assert (tmp_path / "snr").glob("snr_results_*.json")
+    # the scan was cached: one results file naming every weight matrix, the kept ones included
+    (results,) = (tmp_path / "snr").glob("snr_results_*.json")
+    layers = json.loads(results.read_text())["layers"]
+    assert len(layers) == 14 and {n.removesuffix(".weight") for n in kept_layers} <= set(layers)
 
 
 def test_adapter_with_spectrum_is_refused(tmp_path: Path) -> None:

@@ -87,6 +87,7 @@ def test_loss_and_gradients_equal_for_equal_effective_batch(cfg_of) -> None:  # 
 
     for loss, grads in results:
         assert loss == pytest.approx(float(total / count), rel=1e-4)
+        assert grads.keys() == reference.keys()  # every parameter's gradient was recorded and compared
         for name, grad in grads.items():
             torch.testing.assert_close(grad, reference[name], rtol=1e-4, atol=1e-6, msg=name)
 

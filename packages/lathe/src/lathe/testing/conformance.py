@@ -22,19 +22,84 @@ from typing import Any, ClassVar
 import yaml
 
 
-def _library_functions() -> dict[tuple[str, str, str], int]:
-    """id() of every function attribute of classes in loaded transformers/torch.nn modules."""
-    seen: dict[tuple[str, str, str], int] = {}
-    for mod_name, module in list(sys.modules.items()):
-        if module is None or not mod_name.startswith(("transformers.models.", "torch.nn.modules")):
+# Library code a plugin might patch: every class method and module-level function under these.
+_LIBRARIES = ("transformers", "torch.nn", "peft", "accelerate")
+
+
+def _library_modules() -> dict[str, Any]:
+    return {n: m for n, m in list(sys.modules.items()) if m is not None and n.startswith(_LIBRARIES)
+            and (n in _LIBRARIES or n.startswith(tuple(f"{lib}." for lib in _LIBRARIES)))}
+
+
+def _library_functions(modules: dict[str, Any] | None = None) -> dict[tuple[str, str, str], Any]:
+    """Every module-level callable and every callable attribute of a class defined in the
+    loaded library modules, keyed (module, class or "", attribute)."""
+    seen: dict[tuple[str, str, str], Any] = {}
+    for mod_name, module in (modules if modules is not None else _library_modules()).items():
+        try:
+            items = list(vars(module).items())
+        except TypeError:
             continue
-        for cls_name, cls in list(vars(module).items()):
-            if not inspect.isclass(cls) or cls.__module__ != mod_name:
-                continue
-            for attr, value in list(vars(cls).items()):
-                if callable(value):
-                    seen[(mod_name, cls_name, attr)] = id(value)
+        for name, value in items:
+            if inspect.isclass(value):
+                if value.__module__ != mod_name:
+                    continue
+                for attr, member in list(vars(value).items()):
+                    if callable(member) or isinstance(member, (staticmethod, classmethod)):
+                        seen[(mod_name, name, attr)] = member
+            elif inspect.isfunction(value) or inspect.isbuiltin(value):
+                seen[(mod_name, "", name)] = value
     return seen
+
+
+def _fingerprint(value: Any) -> str:
+    """Where a callable was defined (module, name, source file and line): a function put in
+    its place by a patch has another, even when ``functools.wraps`` copied the names."""
+    func = getattr(value, "__func__", value)
+    code = getattr(func, "__code__", None)
+    where = f"{code.co_filename}:{code.co_firstlineno}" if code is not None else type(func).__name__
+    return f"{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', '')}@{where}"
+
+
+_PRISTINE = """
+import importlib, inspect, json, sys
+from lathe.testing.conformance import _fingerprint, _library_functions
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except Exception:
+        pass
+mods = {n: sys.modules[n] for n in sys.argv[1:] if sys.modules.get(n) is not None}
+print(json.dumps({"|".join(k): _fingerprint(v) for k, v in _library_functions(mods).items()}))
+"""
+
+
+def _pristine_fingerprints(modules: list[str]) -> dict[str, str]:
+    """Fingerprints of ``modules`` freshly imported in a new process (nothing patched there)."""
+    import json
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", _PRISTINE, *modules], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def patches_left(before: dict[tuple[str, str, str], Any], before_modules: set[str]) -> list[str]:
+    """Library functions that differ from what they were: objects present before the run are
+    compared by identity; modules first imported during the run are compared with a fresh
+    import of the same modules in another process."""
+    after_modules = _library_modules()
+    after = _library_functions(after_modules)
+    changed = [".".join(filter(None, k)) for k, v in before.items() if k in after and after[k] is not v]
+    new = sorted(set(after_modules) - before_modules)
+    if new:
+        pristine = _pristine_fingerprints(new)
+        for key, value in after.items():
+            if key[0] in before_modules:
+                continue
+            expected = pristine.get("|".join(key))
+            if expected is not None and expected != _fingerprint(value):
+                changed.append(".".join(filter(None, key)))
+    return changed
 
 
 class PluginConformance:
@@ -111,12 +176,12 @@ class PluginConformance:
     def test_training_leaves_no_patch_behind(self, tmp_path: Path) -> None:
         from lathe.testing.run import base_config, run_training
 
-        before = _library_functions()
         cfg = {**base_config(tmp_path, arch=self.arch, max_steps=2), **self._snippet(), **self.train_overrides}
         cfg["plugins"] = sorted({*cfg.get("plugins", []), self.plugin_name})
+        before_modules = set(_library_modules())
+        before = _library_functions()
         run_training(cfg)
-        after = _library_functions()
-        changed = [k for k, v in before.items() if after.get(k, v) != v]
+        changed = patches_left(before, before_modules)
         assert not changed, f"library code still patched after the run: {changed[:5]}"
 
 
