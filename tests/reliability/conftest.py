@@ -115,6 +115,19 @@ def lathe_post_trainer_create(cfg, trainer):
         return original(output_dir)
 
     trainer._save_optimizer_and_scheduler = save_then_die
+
+    if os.environ.get("LATHE_TEST_KILL_IN_REWRITE"):
+        import pathlib
+
+        real_rename = pathlib.Path.rename
+
+        def rename_then_die(self, target):
+            moved = real_rename(self, target)
+            if pathlib.Path(target).name.startswith(".replaced-"):
+                _die()  # the old copy of the step is moved aside, the new one not yet published
+            return moved
+
+        pathlib.Path.rename = rename_then_die
 '''
 
 

@@ -77,3 +77,23 @@ def test_sigkill_in_the_middle_of_a_save_then_a_normal_run(ws: Workspace, killer
     assert "checkpoint-2" in resumed.stdout + resumed.stderr
     assert (out / "checkpoint-6" / "lathe_checkpoint_complete.json").exists()
     assert not [p for p in out.iterdir() if p.name.startswith(".staging")]
+
+
+def test_sigkill_while_rewriting_a_step_keeps_its_last_complete_copy(ws: Workspace, killer_path: Path) -> None:
+    """Resuming from an older checkpoint rewrites the later steps; a kill between moving the old
+    copy aside and publishing the new one must not lose the step (the next start restores it)."""
+    env = {"PYTHONPATH": str(killer_path)}
+    out = ws.root / "out"
+    common = {"output_dir": str(out), "max_steps": 4, "save_steps": 2, "plugins": ["killer"]}
+    first = ws.lathe("train", str(ws.config(**common)), env=env)
+    assert first.returncode == 0, first.stderr
+    again = ws.config(resume_from_checkpoint=str(out / "checkpoint-2"), **common)
+    killed = ws.lathe("train", str(again), env={**env, "LATHE_TEST_KILL_IN_REWRITE": "1"})
+    assert killed.returncode == -signal.SIGKILL
+    assert not (out / "checkpoint-4").exists()  # only the moved-aside and the staged copies exist now
+
+    resumed = ws.lathe("train", str(ws.config(auto_resume_from_checkpoints=True, **common)), env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from " + str(out / "checkpoint-4") in resumed.stderr
+    assert (out / "checkpoint-4" / "lathe_checkpoint_complete.json").exists()
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []

@@ -21,7 +21,6 @@ from typing import Any, ClassVar
 
 import yaml
 
-
 # Library code a plugin might patch: every class method and module-level function under these.
 _LIBRARIES = ("transformers", "torch.nn", "peft", "accelerate")
 

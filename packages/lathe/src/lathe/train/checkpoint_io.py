@@ -1,6 +1,14 @@
 """Crash-safe checkpoints: each is written to a staging folder, flushed, marked complete,
 then renamed into place. A process killed while saving leaves the previous checkpoints
-intact, and resume only ever picks a checkpoint that carries the completion marker."""
+intact, and resume only ever picks a checkpoint that carries the completion marker.
+
+Rewriting a step that already has a checkpoint cannot be one atomic rename (a folder
+cannot replace a non-empty folder), so the old copy is first moved aside to
+``.replaced-<step>-<pid>`` and deleted only after the new copy is in place. A kill between
+the two renames leaves both complete copies outside ``checkpoint-<step>``;
+:func:`remove_stale_staging` (run before every resume) then puts the newest complete copy
+back, so the last complete copy of a step is never deleted.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +24,8 @@ from pathlib import Path
 COMPLETE_MARKER = "lathe_checkpoint_complete.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 _STAGING_PREFIX = ".staging-"
+_REPLACED = re.compile(r"^\.replaced-(\d+)-\d+$")
+_STAGED = re.compile(r"^\.staging-(\d+)-\d+$")
 
 
 def _fsync_path(path: Path) -> None:
@@ -49,7 +59,7 @@ def staged_checkpoint(run_dir: Path, step: int) -> Iterator[Path]:
         final = run_dir / written.name
         replaced = None
         if final.exists():
-            replaced = run_dir / f"{_STAGING_PREFIX}old-{step}-{os.getpid()}"
+            replaced = run_dir / f".replaced-{step}-{os.getpid()}"
             final.rename(replaced)
         written.rename(final)
         _fsync_path(run_dir)
@@ -80,11 +90,39 @@ def latest_complete_checkpoint(run_dir: Path) -> Path | None:
     return done[-1] if done else None
 
 
+def _restore(run_dir: Path, step: int, candidates: list[Path]) -> None:
+    """Put the first complete candidate back as ``checkpoint-<step>`` when that is missing or
+    incomplete (a kill between moving the old copy aside and publishing the new one)."""
+    final = run_dir / f"checkpoint-{step}"
+    if final.is_dir() and is_complete(final):
+        return
+    for candidate in candidates:
+        if candidate.is_dir() and is_complete(candidate):
+            if final.exists():
+                shutil.rmtree(final)
+            candidate.rename(final)
+            _fsync_path(run_dir)
+            return
+
+
 def remove_stale_staging(run_dir: Path) -> list[Path]:
-    """Delete staging folders a killed save left behind; returns what was removed."""
+    """Clean up after a killed save: restore a step whose complete copy was left only under a
+    staging or ``.replaced`` name (newest copy first), then delete the leftovers. Returns
+    what was deleted."""
     if not run_dir.is_dir():
         return []
-    stale = [p for p in run_dir.iterdir() if p.is_dir() and p.name.startswith(_STAGING_PREFIX)]
+    newer: dict[int, list[Path]] = {}  # staged copies, newer than the one they were to replace
+    older: dict[int, list[Path]] = {}  # copies moved aside to be replaced
+    for child in run_dir.iterdir():
+        if not child.is_dir():
+            continue
+        if match := _STAGED.match(child.name):
+            newer.setdefault(int(match.group(1)), []).append(child / f"checkpoint-{match.group(1)}")
+        elif match := _REPLACED.match(child.name):
+            older.setdefault(int(match.group(1)), []).append(child)
+    for step in {*newer, *older}:
+        _restore(run_dir, step, newer.get(step, []) + older.get(step, []))
+    stale = [p for p in run_dir.iterdir() if p.is_dir() and (p.name.startswith(_STAGING_PREFIX) or _REPLACED.match(p.name))]
     for path in stale:
         shutil.rmtree(path, ignore_errors=True)
     return stale
