@@ -9,6 +9,11 @@ templates are tested against the committed strings; this script is not run by th
 
     python render_published_templates.py /path/to/axolotl/utils/chat_templates/templates
 
+Llama 3.1's own template is not among them: its format is Llama 3.2's (``llama3_2_vision.jinja``,
+text path) with the date fixed at "26 Jul 2024" instead of today's, so the ``llama3_1`` goldens are
+that template rendered with ``date_string="26 Jul 2024"`` (``published_variables``), which lathe's
+``llama3_1`` must produce without being given the date.
+
 A conversation the published template refuses (``raise_exception``, or an error of its own
 code) is recorded as ``{"error": message}``: lathe's template must refuse it too.
 """
@@ -24,6 +29,8 @@ from typing import Any
 
 SOURCE = "axolotl 0.19.0 wheel (axolotl-0.19.0-py3-none-any.whl), axolotl/utils/chat_templates/templates"
 FIXED_NOW = datetime.datetime(2025, 2, 3, 10, 0, 0)
+# Variables given to the published template only (see the module docstring).
+PUBLISHED_VARIABLES: dict[str, dict[str, str]] = {"llama3_1": {"date_string": "26 Jul 2024"}}
 
 # lathe built-in -> (published file, special tokens the family's tokenizer passes).
 # Qwen tokenizers have no BOS token: it is left undefined, as transformers does.
@@ -35,6 +42,7 @@ PUBLISHED: dict[str, tuple[str, dict[str, str]]] = {
     "qwen3_5": ("qwen3_5.jinja", {"eos_token": "<|im_end|>"}),
     "llama3": ("llama3.jinja", {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"}),
     "llama3_1": ("llama3_2_vision.jinja", {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"}),
+    "llama3_2": ("llama3_2_vision.jinja", {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"}),
     "llama4": ("llama4.jinja", {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot|>"}),
     "mistral_v1": ("mistral_v1.jinja", {"bos_token": "<s>", "eos_token": "</s>"}),
     "mistral_v3": ("mistral_v2v3.jinja", {"bos_token": "<s>", "eos_token": "</s>"}),
@@ -138,11 +146,13 @@ def main(folder: Path, out: Path) -> None:
     }
     for name, (filename, tokens) in PUBLISHED.items():
         text = (folder / filename).read_text()
+        variables = PUBLISHED_VARIABLES.get(name, {})
         goldens["templates"][name] = {
             "file": filename,
             "sha256": hashlib.sha256(text.encode()).hexdigest(),
             "tokens": tokens,
-            "renders": {case: render(text, tokens, spec) for case, spec in CASES.items()},
+            "published_variables": variables,
+            "renders": {case: render(text, {**tokens, **variables}, spec) for case, spec in CASES.items()},
         }
     out.write_text(json.dumps(goldens, indent=1, ensure_ascii=False) + "\n")
 

@@ -44,8 +44,10 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in (
     Builtin("qwen3", "Qwen3 (hybrid thinking; also Qwen3.5's text format): <think> blocks kept only after the last "
             "user query", tools=True),
     Builtin("llama3", "Llama 3 (3.0) Instruct 8B/70B: no date header"),
-    Builtin("llama3_1", "Llama 3.1, 3.2 and 3.3 Instruct (text): 'Cutting Knowledge Date' / 'Today Date' system block "
-            "(today's date, as the model's own template)", tools=True),
+    Builtin("llama3_1", "Llama 3.1 and 3.3 Instruct: 'Cutting Knowledge Date' / 'Today Date' system block with the "
+            "fixed date 26 Jul 2024 (unless the date_string variable is given)", tools=True),
+    Builtin("llama3_2", "Llama 3.2 Instruct 1B/3B, and the text of Llama 3.2 Vision: the same block with today's date "
+            "(strftime_now, as the model's own template)", tools=True),
     Builtin("llama4", "Llama 4 Scout and Maverick Instruct (<|header_start|> … <|eot|>)", tools=True),
     Builtin("mistral_v1", "Mistral 7B Instruct v0.1 (current template: ' [INST] … [/INST] answer</s>', a system "
             "message folded into the first user turn)"),

@@ -33,7 +33,7 @@ REFUSED: dict[str, str] = {
     "llava": f"a vision-language template; {_VISION}",
     "pixtral": f"a vision-language template; {_VISION}",
     "qwen2_vl": f"a vision-language template; {_VISION}; for Qwen2 text use qwen2",
-    "llama3_2_vision": f"a vision-language template; {_VISION}; for Llama 3.2 text use llama3_1",
+    "llama3_2_vision": f"a vision-language template; {_VISION}; for Llama 3.2 text use llama3_2",
     "gemma4": f"Gemma 4's format is not written for lathe yet; {_TOKENIZER}",
     "gemma4_unified": f"Gemma 4's format is not written for lathe yet; {_TOKENIZER}",
     "jamba": f"Jamba's format is not written for lathe yet; {_TOKENIZER}",
