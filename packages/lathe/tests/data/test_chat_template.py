@@ -96,6 +96,9 @@ def test_builtin_templates_train_exactly_the_assistant_contents(make_cfg: Any, t
     text = tok.decode(ex["input_ids"])
     assert "RED CAT" in text and "And blue dog?" not in text and "Uppercase: blue dog" in text
     runs = trained_runs(ex, tok)
+    # exaone4 writes its empty think block only before a non-empty answer, so emptying the answer
+    # to find it removes the block too: it is trained with the answer (as the model emits it).
+    runs = [r.removeprefix("<think>\n\n</think>\n\n") if name == "exaone4" else r for r in runs]
     assert [r.strip().removesuffix(tok.eos_token) for r in runs] == ["RED CAT", "BLUE DOG"], runs
     if mode == "none":
         assert tok.eos_token not in "".join(runs)

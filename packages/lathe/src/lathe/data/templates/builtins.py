@@ -72,6 +72,8 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in (
     Builtin("falcon_h1", "Falcon-H1 Instruct", tools=True),
     Builtin("nemotron_h", "Nemotron-H Instruct (ChatML; user and assistant roles only)"),
     Builtin("exaone", "EXAONE 3.0 / 3.5 Instruct"),
+    Builtin("exaone4", "EXAONE 4.0 (non-reasoning rendering: every assistant turn opens with an empty <think> block)",
+            tools=True),
     Builtin("metharme", "Pygmalion / Metharme role-play models (default role-play system prompt)"),
     Builtin("alpaca", "models trained on Alpaca's '### Instruction: / ### Response:' format, as a chat template"),
 )}

@@ -40,7 +40,6 @@ REFUSED: dict[str, str] = {
     "command_a": f"Command A's format (safety preamble, documents) is not written for lathe yet; {_TOKENIZER}",
     "command_a_tool_use": f"Command A's tool-use format is not written for lathe yet; {_TOKENIZER}",
     "command_a_rag": f"Command A's RAG format is not written for lathe yet; {_TOKENIZER}",
-    "exaone4": f"EXAONE 4's format is not written for lathe yet; {_TOKENIZER}",
 }
 
 
