@@ -56,17 +56,26 @@ def test_roles_to_train(make_cfg: Any, tok: Any) -> None:
     assert runs == ["Uppercase: red cat<|im_end|>", "Uppercase: blue dog<|im_end|>"]
 
 
-def test_train_on_inputs_trains_everything(make_cfg: Any, tok: Any) -> None:
+def test_train_on_inputs_trains_every_turns_content_not_the_template(make_cfg: Any, tok: Any) -> None:
     ex = chat(make_cfg, tok, train_on_inputs=True)
-    assert ex["labels"] == ex["input_ids"]
+    assert trained_runs(ex, tok) == ["You are terse.<|im_end|>", "Uppercase: red cat<|im_end|>", "RED CAT<|im_end|>",
+                                     "Uppercase: blue dog<|im_end|>", "BLUE DOG<|im_end|>"]
 
 
 def test_property_mappings_and_roles(make_cfg: Any, tok: Any) -> None:
     row = {"conversations": [{"from": "human", "value": "hi"}, {"from": "bot", "value": "HELLO"}]}
     ex = chat(make_cfg, tok, row, field_messages="conversations",
-              message_property_mappings={"role": "from", "content": "value"}, roles={"assistant": ["bot"]})
+              message_property_mappings={"role": "from", "content": "value"},
+              roles={"user": ["human"], "assistant": ["bot"]})
     assert tok.decode(ex["input_ids"]).startswith("<|im_start|>user\nhi<|im_end|>")
     assert trained_runs(ex, tok) == ["HELLO<|im_end|>"]
+
+
+def test_roles_replace_the_default_mapping(make_cfg: Any, tok: Any) -> None:
+    """As in Axolotl, a roles mapping is the whole mapping: 'human' is no longer read as 'user'."""
+    row = {"messages": [{"role": "human", "content": "hi"}, {"role": "bot", "content": "HELLO"}]}
+    ex = chat(make_cfg, tok, row, roles={"assistant": ["bot"]})
+    assert tok.decode(ex["input_ids"]).startswith("<|im_start|>human\nhi<|im_end|>")
 
 
 def test_default_system_message(make_cfg: Any, tok: Any) -> None:

@@ -109,18 +109,18 @@ def test_test_datasets_give_the_eval_set(make_cfg: Any, tok: Any, tmp_path: Path
 
 
 def _long_and_short(tmp_path: Path) -> Path:
-    rows = [{"text": "red " * 5}, {"text": "blue " * 200}, {"text": "cat " * 6}]
+    rows = [{"segments": [{"text": t, "label": True}]} for t in ("red " * 5, "blue " * 200, "cat " * 6)]
     return write_jsonl(rows, tmp_path / "t.jsonl")
 
 
 def test_excess_length_drop_counts(make_cfg: Any, tok: Any, tmp_path: Path) -> None:
-    data = prep(make_cfg, tok, [{"path": str(_long_and_short(tmp_path)), "type": "completion"}], sequence_len=32)
+    data = prep(make_cfg, tok, [{"path": str(_long_and_short(tmp_path)), "type": "input_output"}], sequence_len=32)
     assert len(data.train) == 2 and data.report.dropped == {TOO_LONG: 1}
     assert "1 longer than sequence_len" in data.report.lines()[0]
 
 
 def test_excess_length_truncate(make_cfg: Any, tok: Any, tmp_path: Path) -> None:
-    data = prep(make_cfg, tok, [{"path": str(_long_and_short(tmp_path)), "type": "completion"}], sequence_len=32,
+    data = prep(make_cfg, tok, [{"path": str(_long_and_short(tmp_path)), "type": "input_output"}], sequence_len=32,
                 excess_length_strategy="truncate")
     assert len(data.train) == 3 and max(len(r["input_ids"]) for r in data.train) == 32
     assert data.report.dropped == {}
@@ -128,21 +128,21 @@ def test_excess_length_truncate(make_cfg: Any, tok: Any, tmp_path: Path) -> None
 
 def test_excess_length_raise_names_row(make_cfg: Any, tok: Any, tmp_path: Path) -> None:
     with pytest.raises(LatheError, match=r"datasets\[0\] row 1: \d+ tokens exceed sequence_len 32"):
-        prep(make_cfg, tok, [{"path": str(_long_and_short(tmp_path)), "type": "completion"}], sequence_len=32,
+        prep(make_cfg, tok, [{"path": str(_long_and_short(tmp_path)), "type": "input_output"}], sequence_len=32,
              excess_length_strategy="raise")
 
 
 def test_rows_without_trainable_tokens_are_dropped_and_counted(make_cfg: Any, tok: Any, tmp_path: Path) -> None:
-    rows = [{"segments": [{"text": "red", "label": False}]}, {"segments": [{"text": "cat", "label": True}]}]
+    rows = [{"segments": [{"text": "red cat", "label": False}]}, {"segments": [{"text": "blue dog", "label": True}]}]
     path = write_jsonl(rows, tmp_path / "s.jsonl")
     data = prep(make_cfg, tok, [{"path": str(path), "type": "input_output"}])
     assert len(data.train) == 1 and data.report.dropped == {NO_TRAINABLE: 1}
 
 
 def test_dataset_empty_after_filtering_says_why(make_cfg: Any, tok: Any, tmp_path: Path) -> None:
-    path = write_jsonl([{"text": "blue " * 100}] * 3, tmp_path / "t.jsonl")
+    path = write_jsonl([{"segments": [{"text": "blue " * 100}]}] * 3, tmp_path / "t.jsonl")
     with pytest.raises(LatheError, match=r"datasets\[0\]: no row is left after filtering \(3 read; dropped: 3 longer than sequence_len"):
-        prep(make_cfg, tok, [{"path": str(path), "type": "completion"}], sequence_len=16)
+        prep(make_cfg, tok, [{"path": str(path), "type": "input_output"}], sequence_len=16)
 
 
 def test_malformed_jsonl_names_file_and_line(make_cfg: Any, tok: Any, tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ def test_alpaca_chatml(make_cfg: Any, tok: Any) -> None:
 
 
 def test_completion_trains_everything_with_eos(make_cfg: Any, tok: Any) -> None:
-    ex = strategy(make_cfg, tok, {"type": "completion", "field": "body"}).tokenize({"body": "seven cold stones"})
+    [ex] = strategy(make_cfg, tok, {"type": "completion", "field": "body"}).tokenize_batch([{"body": "seven cold stones"}])
     assert trained_runs(ex, tok) == ["seven cold stones<|im_end|>"]
 
 
@@ -73,17 +73,6 @@ def test_user_defined_format(make_cfg: Any, tok: Any) -> None:
     assert trained_runs(ex, tok) == ["close<|im_end|>"]
     bare = s.tokenize({"q": "open", "ctx": "", "a": "close"})
     assert tok.decode(bare["input_ids"]) == "[INST] open [/INST]close<|im_end|>"
-
-
-def test_pretrain_concatenates_and_chunks(make_cfg: Any, tok: Any) -> None:
-    s = strategy(make_cfg, tok, {"type": "pretrain"}, sequence_len=16)
-    rows = [{"text": "red green blue cat dog bird"}, {"text": "tree river stone cloud apple"}] * 3
-    chunks = s.tokenize_batch(rows)
-    assert all(len(c["input_ids"]) == 16 for c in chunks[:-1]) and len(chunks[-1]["input_ids"]) <= 16
-    joined = [t for c in chunks for t in c["input_ids"]]
-    expected = [t for r in rows for t in [*tok(r["text"])["input_ids"], tok.eos_token_id]]
-    assert joined == expected
-    assert all(c["labels"] == c["input_ids"] for c in chunks)
 
 
 def test_unknown_entry_key_names_the_key_with_a_suggestion(make_cfg: Any, tok: Any) -> None:

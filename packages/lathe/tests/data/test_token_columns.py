@@ -37,7 +37,7 @@ def test_tokenizing_keeps_a_strategys_extra_column() -> None:
             ids = [ord(c) for c in row["text"]]
             return {"input_ids": ids, "labels": ids, "tag": [[i] for i in range(len(ids))]}
 
-    cfg = SimpleNamespace(sequence_len=3, excess_length_strategy="truncate")
+    cfg = SimpleNamespace(sequence_len=3, excess_length_strategy="truncate", min_sample_len=None)
     raw = datasets.Dataset.from_dict({"text": ["ab", "cdef"]})
     rows, _, _ = tokenize_dataset(raw, Tagged(cfg, None, {}), "datasets[0]", 1, "fp-tagged")  # type: ignore[arg-type]
     assert rows["tag"] == [[[0], [1]], [[0], [1], [2]]]

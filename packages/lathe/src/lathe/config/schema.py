@@ -73,8 +73,10 @@ class CoreConfig(
             raise ValueError("lora_model_dir needs adapter: lora or qlora")
         if self.early_stopping_patience and self.save_steps and self.eval_steps and self.save_steps % self.eval_steps:
             raise ValueError("early_stopping_patience needs save_steps to be a multiple of eval_steps")
-        if not self.datasets:
-            raise ValueError("datasets: at least one dataset is needed")
+        if not self.datasets and not self.pretraining_dataset:
+            raise ValueError("datasets: at least one dataset is needed (or a pretraining_dataset)")
+        if self.datasets and self.pretraining_dataset:
+            raise ValueError("set datasets or pretraining_dataset, not both (Axolotl trains only on pretraining_dataset)")
         return self
 
 

@@ -77,6 +77,10 @@ def tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
                     conf = json.loads(data)
                     conf.pop("name_or_path", None)
                     data = json.dumps(conf, sort_keys=True).encode()
+                elif path.name == "tokenizer.json":  # a call with truncation=True leaves its settings here
+                    conf = json.loads(data)
+                    conf.update(truncation=None, padding=None)
+                    data = json.dumps(conf, sort_keys=True).encode()
                 digest.update(path.name.encode() + b"\0" + data)
     digest.update((tokenizer.chat_template or "").encode())
     return digest.hexdigest()

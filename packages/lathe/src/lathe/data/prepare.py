@@ -173,8 +173,12 @@ def load_prepared(folder: Path) -> PreparedData:
 
 def _plan(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: Plugins) -> tuple[Plan, Plan]:
     registry = strategy_registry(plugins)
-    train = [(f"datasets[{i}]", e, build_strategy(e, f"datasets[{i}]", cfg, tokenizer, registry))
-             for i, e in enumerate(cfg.datasets)]
+    if cfg.pretraining_dataset:
+        entries, name = [p.as_dataset() for p in cfg.pretraining_dataset], "pretraining_dataset"
+    else:
+        entries, name = list(cfg.datasets), "datasets"
+    train = [(f"{name}[{i}]", e, build_strategy(e, f"{name}[{i}]", cfg, tokenizer, registry))
+             for i, e in enumerate(entries)]
     test = [(f"test_datasets[{i}]", e, build_strategy(e, f"test_datasets[{i}]", cfg, tokenizer, registry))
             for i, e in enumerate(cfg.test_datasets or [])]
     return train, test

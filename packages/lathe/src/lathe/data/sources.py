@@ -99,6 +99,8 @@ def load_source(entry: DatasetConfig, where: str) -> datasets.Dataset | datasets
                     if bad:
                         raise LatheError(f"{where}: {bad}") from None
             raise LatheError(f"{where}: cannot read {', '.join(map(str, files))}: {exc}") from None
+    if entry.skip:
+        ds = ds.skip(entry.skip) if entry.streaming else ds.select(range(min(entry.skip, len(ds)), len(ds)))
     if entry.shards and entry.streaming:
         raise LatheError(f"{where}.shards: not available with streaming")
     if entry.shards:

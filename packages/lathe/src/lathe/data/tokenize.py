@@ -15,14 +15,23 @@ DROP = "_drop"
 TOO_LONG = "longer than sequence_len"
 NO_TRAINABLE = "no trainable token"
 EMPTY = "empty after tokenizing"
+TOO_SHORT = "shorter than min_sample_len"
+MIN_SAMPLE_LEN = 2
 ROWS_PER_WORKER = 256  # fewer rows than this per process cost more to ship than to tokenize
 
 
-def apply_length_policy(example: Example, sequence_len: int, policy: str, where: str) -> tuple[Example, str]:
-    """The example after ``excess_length_strategy``, and the reason it is dropped ("" when kept)."""
+def apply_length_policy(
+    example: Example, sequence_len: int, policy: str, where: str, min_len: int = MIN_SAMPLE_LEN
+) -> tuple[Example, str]:
+    """The example after ``excess_length_strategy``, and the reason it is dropped ("" when kept).
+
+    Rows shorter than ``min_len`` tokens (``min_sample_len``, default 2 as Axolotl) are dropped.
+    """
     n = len(example["input_ids"])
     if n == 0:
         return example, EMPTY
+    if n < min_len:
+        return example, TOO_SHORT
     if n > sequence_len:
         if policy == "raise":
             raise LatheError(f"{where}: {n} tokens exceed sequence_len {sequence_len} (excess_length_strategy: raise)")
@@ -38,7 +47,7 @@ def _name_the_failing_row(strategy: PromptStrategy, rows: list[dict[str, Any]], 
     """Tokenize one row at a time to raise the batch's error with the row that caused it."""
     for row, index in zip(rows, indices, strict=True):
         try:
-            strategy.tokenize(row)
+            strategy.tokenize_batch([row])
         except MissingField as exc:
             raise LatheError(f"{where} row {index}: missing field {exc.field!r}") from None
         except LatheError as exc:
@@ -54,15 +63,15 @@ def _tokenize_batch(
     try:
         examples = strategy.tokenize_batch(rows)
     except LatheError as exc:
-        if not strategy.batched:
-            _name_the_failing_row(strategy, rows, indices, where)
+        _name_the_failing_row(strategy, rows, indices, where)
         detail = f"a row has no field {exc.field!r}" if isinstance(exc, MissingField) else str(exc)
         raise LatheError(f"{where} {span}: {detail}") from None
     out: dict[str, list[Any]] = {"input_ids": [], "labels": [], DROP: []}
     cfg = strategy.cfg
     for k, example in enumerate(examples):
         row_where = f"{where} chunk {k} of {span}" if strategy.batched else f"{where} row {indices[k]}"
-        example, reason = apply_length_policy(example, cfg.sequence_len, cfg.excess_length_strategy, row_where)
+        example, reason = apply_length_policy(example, cfg.sequence_len, cfg.excess_length_strategy, row_where,
+                                              cfg.min_sample_len or MIN_SAMPLE_LEN)
         for key, values in example.items():  # input_ids, labels, and any per-token column a strategy adds
             out.setdefault(key, []).append(values)
         out[DROP].append(reason)

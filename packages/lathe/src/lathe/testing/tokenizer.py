@@ -44,20 +44,33 @@ def _trained(vocab_size: int) -> str:
     return tok.to_str()
 
 
-def tiny_tokenizer(vocab_size: int = 512, *, pad_token: bool = True, chat_template: bool = True):  # type: ignore[no-untyped-def]
+def tiny_tokenizer(  # type: ignore[no-untyped-def]
+    vocab_size: int = 512, *, pad_token: bool = True, chat_template: bool = True,
+    eos_token: str = "<|im_end|>", bos_token: str | None = None,
+):
     """A ``PreTrainedTokenizerFast`` with ChatML tokens, EOS ``<|im_end|>`` and BOS none.
 
     ``pad_token=False`` / ``chat_template=False`` build the awkward tokenizers users meet.
+    ``eos_token="<|endoftext|>"`` makes ``<|im_end|>`` an end-of-turn token that is not EOS
+    (as in base models' tokenizers); ``bos_token="<|endoftext|>"`` gives a tokenizer that
+    starts every encoding with that BOS (as Llama's do).
     """
-    from tokenizers import Tokenizer
+    from tokenizers import Tokenizer, processors
     from transformers import PreTrainedTokenizerFast
 
+    backend = Tokenizer.from_str(_trained(vocab_size))
+    if bos_token is not None:
+        bos_id = backend.token_to_id(bos_token)
+        backend.post_processor = processors.TemplateProcessing(
+            single=f"{bos_token} $A", pair=f"{bos_token} $A {bos_token} $B", special_tokens=[(bos_token, bos_id)])
+    specials = [t for t in ("<|im_start|>", "<|im_end|>", "<|endoftext|>") if t not in (eos_token, bos_token)]
     tok = PreTrainedTokenizerFast(
-        tokenizer_object=Tokenizer.from_str(_trained(vocab_size)),
-        eos_token="<|im_end|>",
+        tokenizer_object=backend,
+        eos_token=eos_token,
+        bos_token=bos_token,
         unk_token=None,
         pad_token="<|pad|>" if pad_token else None,
-        additional_special_tokens=["<|im_start|>", "<|endoftext|>"],
+        additional_special_tokens=specials,
         model_max_length=4096,
     )
     if chat_template:

@@ -125,6 +125,10 @@ class PromptStrategy:
 class PromptResponseStrategy(PromptStrategy):
     """A prompt (trained only with ``train_on_inputs``) followed by a trained response and EOS.
 
+    Tokenized as Axolotl's instruction formats are: the prompt with the tokenizer's special
+    tokens (its BOS), cut at ``sequence_len``; the response with the special tokens, cut at
+    ``sequence_len``, its leading BOS removed and an EOS appended unless it already ends with
+    one (or was cut). An empty prompt or response adds no tokens at all (and so no EOS).
     Subclasses say how a row splits (:meth:`split`); rows are tokenized a batch at a time.
     """
 
@@ -134,14 +138,22 @@ class PromptResponseStrategy(PromptStrategy):
     def tokenize(self, row: dict[str, Any]) -> Example:
         return self.tokenize_batch([row])[0]
 
+    def _encode_all(self, texts: list[str]) -> list[list[int]]:
+        size = self.cfg.sequence_len
+        encoded = self.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=size)["input_ids"]
+        return [list(ids) if text else [] for text, ids in zip(texts, encoded, strict=True)]
+
     def tokenize_batch(self, rows: list[dict[str, Any]]) -> list[Example]:
         pairs = [self.split(row) for row in rows]
-        prompts = self.tokenizer([p for p, _ in pairs], add_special_tokens=True)["input_ids"]
-        responses = self.tokenizer([r for _, r in pairs], add_special_tokens=False)["input_ids"]
-        eos = [] if self.tokenizer.eos_token_id is None else [self.tokenizer.eos_token_id]
+        prompts = self._encode_all([p for p, _ in pairs])
+        responses = self._encode_all([r for _, r in pairs])
+        eos, bos = self.tokenizer.eos_token_id, self.tokenizer.bos_token_id
         out = []
         for prompt, response in zip(prompts, responses, strict=True):
-            response = [*response, *eos]
+            if response and response[-1] != eos and len(response) < self.cfg.sequence_len and eos is not None:
+                response.append(eos)
+            if response and bos is not None and response[0] == bos:
+                response = response[1:]
             prompt_labels = list(prompt) if self.cfg.train_on_inputs else [IGNORE] * len(prompt)
             out.append({"input_ids": [*prompt, *response], "labels": prompt_labels + response})
         return out
@@ -149,22 +161,15 @@ class PromptResponseStrategy(PromptStrategy):
 
 def core_strategies() -> dict[str, type[PromptStrategy]]:
     from lathe.data.strategies.chat import ChatTemplateStrategy
-    from lathe.data.strategies.instruct import (
-        AlpacaChatmlStrategy,
-        AlpacaStrategy,
-        UserDefinedStrategy,
-    )
+    from lathe.data.strategies.instruct import instruct_strategies
     from lathe.data.strategies.text import CompletionStrategy, InputOutputStrategy, PretrainStrategy
 
     return {
-        "alpaca": AlpacaStrategy,
-        "alpaca_chatml": AlpacaChatmlStrategy,
-        "alpaca:chatml": AlpacaChatmlStrategy,
+        **instruct_strategies(),
         "completion": CompletionStrategy,
         "input_output": InputOutputStrategy,
         "chat_template": ChatTemplateStrategy,
         "pretrain": PretrainStrategy,
-        "user_defined": UserDefinedStrategy,
     }
 
 
