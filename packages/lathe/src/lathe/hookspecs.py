@@ -181,8 +181,12 @@ def lathe_post_trainer_create(cfg: Config, trainer: Trainer) -> None:
 
 
 @spec("all")
-def lathe_post_train(cfg: Config, model: torch.nn.Module) -> None:
-    """Fires after training ended and the outputs were saved."""
+def lathe_post_train(cfg: Config, model: torch.nn.Module, trainer: Trainer) -> None:
+    """Fires after training ended and the outputs were saved.
+
+    ``trainer`` is the finished trainer: ``trainer.log(metrics)`` sends metrics computed
+    after training (a benchmark) to every tracker the run reports to.
+    """
 
 
 @spec("all")

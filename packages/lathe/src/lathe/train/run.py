@@ -139,7 +139,7 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
         if evaluation_enabled(cfg, data.eval is not None):
             metrics.update(_with_perplexity(trainer.evaluate()))
         save_outputs(trainer, cfg, tokenizer)
-        plugins.call("lathe_post_train", cfg=cfg, model=trainer.model)
+        plugins.call("lathe_post_train", cfg=cfg, model=trainer.model, trainer=trainer)
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         print(f"lathe: saved to {out}", file=sys.stderr)
         return TrainResult(output_dir=out, metrics=metrics, losses=losses, trainer=trainer)

@@ -1,0 +1,1 @@
+"""lm-evaluation-harness benchmarks of the trained model (after training, or `lathe lm-eval`)."""
