@@ -41,15 +41,28 @@ def test_schema_holds_every_plugin_key() -> None:
             assert not missing, f"{plugin}: {missing} missing from `lathe config schema`"
 
 
+# Losses on the exclusive lathe_hidden_states_loss hook: at most one may be on in a run.
+EXCLUSIVE_LOSS_OFF = {"kd": "kd_trainer: false", "cut_cross_entropy": "cut_cross_entropy: false"}
+
+
 def test_all_plugins_enabled_together_validate(tmp_path: Path) -> None:
     names = [p["name"] for p in _listed().values()]
     cfg = tmp_path / "cfg.yaml"
+    off = "".join(f"{EXCLUSIVE_LOSS_OFF[n]}\n" for n in names if n in EXCLUSIVE_LOSS_OFF)
     cfg.write_text(
         "base_model: m\ndatasets:\n  - path: d.jsonl\n    type: alpaca\n"
-        f"plugins: [{', '.join(names)}]\n"
+        f"plugins: [{', '.join(names)}]\n{off}"
     )
     result = lathe("config", "validate", str(cfg))
     assert result.returncode == 0, result.stderr
+
+
+def test_two_exclusive_losses_are_refused_naming_both(tmp_path: Path) -> None:
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("base_model: m\ndatasets:\n  - path: d.jsonl\n    type: alpaca\nplugins: [cut_cross_entropy, kd]\n")
+    result = lathe("config", "validate", str(cfg))
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "'cut_cross_entropy' (cut_cross_entropy) and 'kd' (kd_trainer)" in result.stderr
 
 
 def test_help_is_fast_enough_to_stay_lazy() -> None:

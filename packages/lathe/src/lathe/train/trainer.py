@@ -117,7 +117,7 @@ class LatheTrainerMixin:
         skip = {"labels", *loss_fn.batch_keys}
         hidden = final_hidden_states(model, {k: v for k, v in inputs.items() if k not in skip})
         head = output_head(self.accelerator.unwrap_model(model))  # type: ignore[attr-defined]
-        counted = num_items_in_batch if model.training else None
+        counted = num_items_in_batch  # None in evaluation: each batch is then normalised by its own tokens
         answer = loss_fn(hidden, head, inputs["labels"], counted, inputs)
         loss, metrics = answer if isinstance(answer, tuple) else (answer, {})
         split = "train" if model.training else "eval"
