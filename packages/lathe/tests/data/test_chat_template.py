@@ -124,3 +124,16 @@ def test_system_message_handling_fold_prepends_it_to_the_first_user_message(make
     assert tok.decode(ex["input_ids"]).startswith("<start_of_turn>user\nYou are terse.\n\nUppercase: red cat<end")
     ex = chat(make_cfg, tok, chat_template="chatml", system_message_handling="fold")
     assert tok.decode(ex["input_ids"]).startswith("<|im_start|>user\nYou are terse.\n\nUppercase: red cat<|im_end|>")
+
+
+def test_a_refused_row_is_named_when_the_dataset_is_prepared(make_cfg: Any, tok: Any, tmp_path: Any) -> None:
+    from lathe.data.prepare import prepare_datasets
+    from lathe.plugins import Plugins
+    from lathe.testing import write_jsonl
+
+    rows = [{"messages": CONVO["messages"][1:3]}, {"messages": CONVO["messages"][1:3]}, CONVO]
+    path = write_jsonl(rows, tmp_path / "chat.jsonl")
+    cfg = make_cfg([{"path": str(path), "type": "chat_template", "chat_template": "gemma"}],
+                   dataset_prepared_path=str(tmp_path / "prepared"))
+    with pytest.raises(LatheError, match=r"datasets\[0\] row 2: the chat template refuses this conversation: gemma: "):
+        prepare_datasets(cfg, tok, Plugins())
