@@ -102,3 +102,23 @@ def test_unfrozen_parameters_train_only_what_matches(tmp_path: Path) -> None:
     with pytest.raises(LatheError, match="row ranges .* need weight_decay: 0"):
         _train(tmp_path, unfrozen_parameters=["model.embed_tokens.weight[0:4]"], weight_decay=0.1,
                output_dir=str(tmp_path / "y"))
+
+
+def test_best_model_keys(tmp_path: Path) -> None:
+    common = dict(val_set_size=0.25, eval_steps=1, max_steps=3, metric_for_best_model="eval_loss")
+    # greater_is_better: true makes the first (highest) eval loss the best: the run ends on checkpoint-1's weights
+    result = _train(tmp_path, save_steps=1, load_best_model_at_end=True, greater_is_better=True, **common)
+    best = result.trainer.state.best_model_checkpoint
+    assert best is not None and best.endswith("checkpoint-1")
+    reference = AutoModelForCausalLM.from_pretrained(best)
+    for name, param in reference.named_parameters():
+        assert torch.equal(param, dict(result.trainer.model.named_parameters())[name]), name
+    # save_strategy: best saves only when the metric improves (never again after step 1 here)
+    result = _train(tmp_path, save_strategy="best", greater_is_better=True, output_dir=str(tmp_path / "best"), **common)
+    assert sorted(p.name for p in result.output_dir.glob("checkpoint-*")) == ["checkpoint-1"]
+    with pytest.raises(ConfigError, match="save_strategy: best needs metric_for_best_model"):
+        _cfg(tmp_path, save_strategy="best", val_set_size=0.25)
+    with pytest.raises(ConfigError, match="metric_for_best_model/greater_is_better are read only with"):
+        _cfg(tmp_path, metric_for_best_model="eval_loss")
+    with pytest.raises(LatheError, match="load_best_model_at_end needs evaluation"):
+        _train(tmp_path, load_best_model_at_end=True, output_dir=str(tmp_path / "noeval"))

@@ -69,6 +69,8 @@ class CoreConfig(
             raise ValueError("load_in_4bit/load_in_8bit need adapter: lora or qlora (quantized weights are frozen)")
         if self.bf16 is True and self.fp16:
             raise ValueError("set bf16 or fp16, not both")
+        if self.loraplus_lr_ratio is not None and not self.adapter:
+            raise ValueError("loraplus_lr_ratio needs adapter: lora or qlora")
         if self.lora_model_dir and not self.adapter:
             raise ValueError("lora_model_dir needs adapter: lora or qlora")
         if self.early_stopping_patience and self.save_steps and self.eval_steps and self.save_steps % self.eval_steps:

@@ -31,6 +31,14 @@ Scheduler = Literal[
 ]
 
 
+class LrGroup(ConfigModel):
+    """One entry of ``lr_groups``: parameters whose names contain one of ``modules`` learn at ``lr``."""
+
+    name: str
+    modules: list[str]
+    lr: float = Field(gt=0)
+
+
 class TrainingSection(ConfigModel):
     output_dir: str = "./outputs"
     seed: int = 42
@@ -46,6 +54,11 @@ class TrainingSection(ConfigModel):
     optim_target_modules: list[str] | Literal["all_linear"] | None = Field(None, description="Modules GaLore/APOLLO optimizers project (names or regexes).")
     learning_rate: float = Field(2e-5, gt=0)
     weight_decay: float = Field(0.0, ge=0)
+    embedding_lr: float | None = Field(None, gt=0, description="Learning rate of embed_tokens/lm_head.")
+    embedding_lr_scale: float | None = Field(None, gt=0, description="embed_tokens/lm_head learn at learning_rate × this.")
+    lr_groups: list[LrGroup] | None = Field(None, description="Named groups of modules with their own learning rate.")
+    loraplus_lr_ratio: float | None = Field(None, gt=0, description="LoRA+: LoRA B matrices learn this many times faster (PEFT).")
+    loraplus_lr_embedding: float | None = Field(None, gt=0, description="LoRA+: learning rate of embedding LoRA parameters (default 1e-6).")
     max_grad_norm: float | None = Field(1.0, ge=0)
     adam_beta1: float | None = Field(None, gt=0, lt=1)
     adam_beta2: float | None = Field(None, gt=0, lt=1)
@@ -65,7 +78,10 @@ class TrainingSection(ConfigModel):
     eval_strategy: Literal["no", "steps", "epoch"] | None = Field(None, description="no: never evaluate; epoch: at each epoch end; default from eval_steps/evals_per_epoch.")
     save_steps: int | None = Field(None, ge=1)
     saves_per_epoch: int | None = Field(None, ge=1)
-    save_strategy: Literal["no", "steps", "epoch"] | None = Field(None, description="no: no checkpoints (the final model is still saved); default from save_steps/saves_per_epoch, else epoch.")
+    save_strategy: Literal["no", "steps", "epoch", "best"] | None = Field(None, description="no: no checkpoints (the final model is still saved); best: whenever metric_for_best_model improves; default from save_steps/saves_per_epoch, else epoch.")
+    load_best_model_at_end: bool = Field(False, description="Load the best checkpoint (by metric_for_best_model) at the end.")
+    metric_for_best_model: str | None = Field(None, description="Eval metric for the best checkpoint (default eval_loss).")
+    greater_is_better: bool | None = Field(None, description="Whether a larger metric_for_best_model is better (default: no for a loss).")
     save_total_limit: int | None = Field(None, ge=1)
     save_only_model: bool = Field(False, description="Checkpoints hold the weights only (no optimizer/scheduler state): they cannot be resumed.")
     loss_watchdog_threshold: float | None = Field(None, description="Stop the run when the logged loss exceeds this for loss_watchdog_patience logs in a row.")
@@ -115,6 +131,7 @@ class TrainingSection(ConfigModel):
             raise ValueError(f"optimizer {self.optimizer} needs optim_target_modules (module names, or all_linear)")
         if self.optim_target_modules and self.optimizer not in optimizer_names.NEED_TARGET_MODULES:
             raise ValueError("optim_target_modules is read only by the galore_* and apollo_* optimizers")
+        self._group_arguments()
         self._scheduler_arguments()
         self._eval_and_save_arguments()
         return self
@@ -127,6 +144,14 @@ class TrainingSection(ConfigModel):
         if self.save_only_model and (self.resume_from_checkpoint or self.auto_resume_from_checkpoints):
             raise ValueError("save_only_model: checkpoints without optimizer state cannot be resumed; "
                              "drop resume_from_checkpoint/auto_resume_from_checkpoints or save_only_model")
+        if self.save_strategy == "best" and not self.metric_for_best_model:
+            raise ValueError("save_strategy: best needs metric_for_best_model (e.g. eval_loss)")
+        best_used = self.load_best_model_at_end or self.save_strategy == "best" or self.early_stopping_patience
+        if (self.metric_for_best_model or self.greater_is_better is not None) and not best_used:
+            raise ValueError("metric_for_best_model/greater_is_better are read only with load_best_model_at_end, "
+                             "save_strategy: best or early_stopping_patience")
+        if self.save_strategy == "no" and self.load_best_model_at_end:
+            raise ValueError("load_best_model_at_end needs checkpoints: remove save_strategy: no")
         if self.save_strategy == "no" and self.early_stopping_patience:
             raise ValueError("early_stopping_patience keeps the best checkpoint, so it needs checkpoints: remove save_strategy: no")
         compile_keys = [k for k in ("torch_compile_backend", "torch_compile_mode", "torch_compile_options") if getattr(self, k)]
@@ -139,6 +164,18 @@ class TrainingSection(ConfigModel):
             raise ValueError("dataloader_prefetch_factor needs dataloader_num_workers > 0")
         if self.loss_watchdog_patience is not None and self.loss_watchdog_threshold is None:
             raise ValueError("loss_watchdog_patience needs loss_watchdog_threshold")
+
+    def _group_arguments(self) -> None:
+        if self.embedding_lr is not None and self.embedding_lr_scale is not None:
+            raise ValueError("set embedding_lr or embedding_lr_scale, not both")
+        if self.loraplus_lr_embedding is not None and self.loraplus_lr_ratio is None:
+            raise ValueError("loraplus_lr_embedding needs loraplus_lr_ratio")
+        grouped = [k for k in ("embedding_lr", "embedding_lr_scale", "lr_groups") if getattr(self, k) is not None]
+        if self.loraplus_lr_ratio is not None and grouped:
+            raise ValueError(f"loraplus_lr_ratio builds its own parameter groups; it cannot be combined with {', '.join(grouped)}")
+        special = optimizer_names.NEED_TARGET_MODULES | {"lomo", "adalomo"}
+        if (grouped or self.loraplus_lr_ratio is not None) and self.optimizer in special:
+            raise ValueError(f"optimizer {self.optimizer} builds its own parameter groups; per-group learning rates are not available with it")
 
     def _scheduler_arguments(self) -> None:
         sched = self.lr_scheduler

@@ -156,14 +156,32 @@ def training_arguments_dict(cfg: Config, train_rows: int, has_eval: bool) -> dic
     if cfg.early_stopping_patience:
         if not eval_every:
             raise LatheError("early_stopping_patience needs evaluation: set eval_steps or evals_per_epoch")
-        if not save_every:
+        if not save_every and cfg.save_strategy != "best":
             kwargs.update(save_strategy="steps", save_steps=eval_every)
-        elif save_every % eval_every:
+        elif save_every and save_every % eval_every:
             raise LatheError(
                 f"early_stopping_patience: the save interval ({save_every}) must be a multiple of the eval interval ({eval_every})"
             )
-        kwargs.update(load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False)
+        kwargs["load_best_model_at_end"] = True
+    kwargs.update(_best_model(cfg, kwargs))
     return kwargs
+
+
+def _best_model(cfg: Config, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``load_best_model_at_end``, ``metric_for_best_model`` (default eval_loss) and
+    ``greater_is_better`` (default: lower is better for a loss), as Axolotl passes them."""
+    wants_best = cfg.load_best_model_at_end or kwargs.get("load_best_model_at_end") or kwargs["save_strategy"] == "best"
+    if not wants_best:
+        return {}
+    if kwargs.get("eval_strategy", "no") == "no":
+        key = "save_strategy: best" if kwargs["save_strategy"] == "best" else "load_best_model_at_end"
+        raise LatheError(f"{key} needs evaluation: an eval set and eval_steps, evals_per_epoch or eval_strategy")
+    metric = cfg.metric_for_best_model or "eval_loss"
+    greater = cfg.greater_is_better if cfg.greater_is_better is not None else not metric.endswith("loss")
+    out: dict[str, Any] = {"metric_for_best_model": metric, "greater_is_better": greater}
+    if cfg.load_best_model_at_end or cfg.early_stopping_patience:
+        out["load_best_model_at_end"] = True
+    return out
 
 
 def build_training_arguments(cfg: Config, plugins: Plugins, train_rows: int, has_eval: bool) -> TrainingArguments:

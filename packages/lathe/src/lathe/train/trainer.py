@@ -141,6 +141,19 @@ class LatheTrainerMixin:
             counters.update(all=0.0, trained=0.0, since=now)
         super().log(logs, start_time)  # type: ignore[misc]
 
+    def create_optimizer(self, model: torch.nn.Module | None = None) -> Any:
+        """Axolotl's per-group learning rates (embedding_lr, lr_groups, LoRA+) when the config asks."""
+        from lathe.train.param_groups import build_grouped_optimizer, needs_custom_groups
+
+        if self.optimizer is not None or not needs_custom_groups(self.lathe_cfg):  # type: ignore[has-type]
+            return super().create_optimizer(model)  # type: ignore[misc]
+        opt_model = model if model is not None else self.model  # type: ignore[attr-defined]
+        custom = self.optimizer_cls_and_kwargs  # type: ignore[attr-defined]
+        cls, kwargs = custom if custom is not None else self.get_optimizer_cls_and_kwargs(self.args, opt_model)  # type: ignore[attr-defined]
+        decay = set(self.get_decay_parameter_names(opt_model))  # type: ignore[attr-defined]
+        self.optimizer = build_grouped_optimizer(self.lathe_cfg, opt_model, cls, kwargs, decay)
+        return self.optimizer
+
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None) -> Any:
         if self.lr_scheduler is None:  # type: ignore[has-type]
             answer = self.lathe_plugins.call(
