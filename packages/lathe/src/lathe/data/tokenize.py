@@ -100,10 +100,16 @@ def _tokenize_stream(
     """A stream tokenized into an on-disk dataset (written in batches: memory stays bounded)."""
     import datasets
 
-    rows = datasets.Dataset.from_generator(
-        _streamed_rows, gen_kwargs={"stream": stream, "strategy": strategy, "where": where},
-        fingerprint=fingerprint,
-    )
+    try:
+        rows = datasets.Dataset.from_generator(
+            _streamed_rows, gen_kwargs={"stream": stream, "strategy": strategy, "where": where},
+            fingerprint=fingerprint,
+        )
+    except datasets.exceptions.DatasetGenerationError as exc:  # the generator's own error, unwrapped
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, LatheError):
+            raise cause from None
+        raise
     read = sum(sum(batch[READ]) for batch in rows.iter(batch_size=10_000))
     return rows.remove_columns(READ), read
 
