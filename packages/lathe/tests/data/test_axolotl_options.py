@@ -114,3 +114,15 @@ def test_message_field_training_overrides_roles() -> None:
     messages = [{**CONVO[0], "train": True}, {**CONVO[1], "train": False}]
     rows = chat_rows(tok, [{"messages": messages}], {"message_field_training": "train"})
     assert trained_runs(rows[0], tok) == ["Uppercase: red cat<|im_end|>"]
+
+
+def test_a_rows_tools_and_tool_calls_reach_the_template() -> None:
+    tok = tiny_tokenizer()
+    template = ("{% for t in tools or [] %}{{ 'TOOL ' + t['name'] + '\\n' }}{% endfor %}{% for m in messages %}"
+                "{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] }}{% if m.tool_calls %}"
+                "{{ ' CALL ' + m.tool_calls[0]['name'] }}{% endif %}{{ '<|im_end|>\\n' }}{% endfor %}")
+    messages = [CONVO[0], {**CONVO[1], "tool_calls": [{"name": "upper"}]}]
+    rows = chat_rows(tok, [{"messages": messages, "tools": '[{"name": "upper"}]'}],
+                     {"chat_template": "jinja", "chat_template_jinja": template})
+    assert tok.decode(rows[0]["input_ids"]).startswith("TOOL upper\n<|im_start|>user")
+    assert trained_runs(rows[0], tok) == ["RED CAT CALL upper<|im_end|>"]

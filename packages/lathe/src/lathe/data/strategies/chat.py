@@ -76,6 +76,7 @@ class ChatTemplateStrategy(PromptStrategy):
 
     keys: ClassVar[dict[str, Any]] = {
         "field_messages": "messages",
+        "field_tools": "tools",
         "message_property_mappings": {"role": "role", "content": "content"},
         "message_field_training": None,
         "roles": None,
@@ -211,31 +212,41 @@ class ChatTemplateStrategy(PromptStrategy):
             turns = fold_system_message(turns)
         return turns
 
-    def render_text(self, turns: list[dict[str, Any]]) -> str:
+    def tools(self, row: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """The row's tool definitions (``field_tools``, a list or its JSON text), passed to the template."""
+        tools = row.get(self.options["field_tools"])
+        if isinstance(tools, str):
+            tools = json.loads(tools)
+        if tools is not None and not isinstance(tools, list):
+            raise LatheError(f"{self.options['field_tools']!r} is not a list of tool definitions")
+        return tools or None
+
+    def render_text(self, turns: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> str:
         from jinja2.exceptions import TemplateError
 
         try:
-            return str(self.tokenizer.apply_chat_template(turns, chat_template=self.template, tokenize=False))
+            return str(self.tokenizer.apply_chat_template(turns, chat_template=self.template, tokenize=False,
+                                                          tools=tools))
         except TemplateError as exc:  # the template's own raise_exception: a conversation its family refuses
             raise LatheError(f"the chat template refuses this conversation: {exc}") from None
 
-    def render(self, turns: list[dict[str, Any]]) -> list[int]:
-        return list(self.tokenizer(self.render_text(turns), add_special_tokens=False)["input_ids"])
+    def render(self, turns: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> list[int]:
+        return list(self.tokenizer(self.render_text(turns, tools), add_special_tokens=False)["input_ids"])
 
     def _placeholder(self, turns: list[dict[str, Any]], i: int, text: str) -> list[dict[str, Any]]:
         return [*turns[:i], {"role": turns[i]["role"], "content": text}, *turns[i + 1 :]]
 
     def content_span(self, turns: list[dict[str, Any]], i: int, full: str, starts: list[int], ends: list[int],
-                     ids: list[int]) -> tuple[int, int] | None:
+                     ids: list[int], tools: list[dict[str, Any]] | None = None) -> tuple[int, int] | None:
         """Token span [start, end) of turn ``i``'s content in the full render; None when it is empty."""
         if starts:
-            spans = [diff_span(full, self.render_text(self._placeholder(turns, i, p))) for p in PLACEHOLDERS]
+            spans = [diff_span(full, self.render_text(self._placeholder(turns, i, p), tools)) for p in PLACEHOLDERS]
             first, last = min(s for s, _ in spans), max(e for _, e in spans)
             if last <= first:
                 return None
             start, end = bisect_right(ends, first), bisect_left(starts, last)
         else:  # a slow tokenizer has no offsets: diff the tokens instead
-            start, end = diff_span(ids, self.render(self._placeholder(turns, i, PLACEHOLDERS[0])))
+            start, end = diff_span(ids, self.render(self._placeholder(turns, i, PLACEHOLDERS[0]), tools))
         return (start, end) if end > start else None
 
     def _trained(self, turn: dict[str, Any]) -> bool:
@@ -246,13 +257,14 @@ class ChatTemplateStrategy(PromptStrategy):
 
     def tokenize(self, row: dict[str, Any]) -> Example:
         turns = self.turns(row)
-        full = self.render_text(turns)
+        tools = self.tools(row)
+        full = self.render_text(turns, tools)
         if getattr(self.tokenizer, "is_fast", False):
             encoded = self.tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
             ids = list(encoded["input_ids"])
             starts, ends = [s for s, _ in encoded["offset_mapping"]], [e for _, e in encoded["offset_mapping"]]
         else:
-            ids, starts, ends = self.render(turns), [], []
+            ids, starts, ends = self.render(turns, tools), [], []
         labels = [IGNORE] * len(ids)
         last = {"eot": -1, "eos": -1}
         every = "all" in (self.train_on_eos, self.train_on_eot)
@@ -260,7 +272,7 @@ class ChatTemplateStrategy(PromptStrategy):
             trained = self._trained(turn)
             if not trained and not every:
                 continue
-            span = self.content_span(turns, i, full, starts, ends, ids)
+            span = self.content_span(turns, i, full, starts, ends, ids, tools)
             if trained and span is not None:
                 labels[span[0] : span[1]] = ids[span[0] : span[1]]
             end = span[1] if span is not None else -1
