@@ -53,7 +53,18 @@ def lora_config(cfg: Config, model: PreTrainedModel, new_tokens: bool) -> LoraCo
         targets: list[str] | str | None = "all-linear"
     else:
         targets = cfg.lora_target_modules
+    optional = {
+        "target_parameters": cfg.lora_target_parameters,
+        "rank_pattern": cfg.lora_rank_pattern,
+        "alpha_pattern": cfg.lora_alpha_pattern,
+        "layers_pattern": cfg.peft_layers_pattern,
+        "layer_replication": cfg.peft_layer_replication,
+        "init_lora_weights": cfg.peft_init_lora_weights,
+        "trainable_token_indices": cfg.peft_trainable_token_indices,
+        "ensure_weight_tying": cfg.peft_ensure_weight_tying,
+    }
     return LoraConfig(
+        **{k: v for k, v in optional.items() if v is not None},
         task_type="CAUSAL_LM",
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
@@ -92,14 +103,17 @@ def attach_adapter(cfg: Config, model: PreTrainedModel, new_tokens: bool) -> tor
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=bool(cfg.gradient_checkpointing)
         )
+    autocast = cfg.peft_autocast_adapter_dtype is not False  # PEFT upcasts adapters to float32 unless told not to
     if cfg.lora_model_dir:
         if not (Path(cfg.lora_model_dir) / "adapter_config.json").is_file():
             raise LatheError(f"lora_model_dir: {cfg.lora_model_dir!r} holds no adapter_config.json")
         check_adapter_weights(cfg, Path(cfg.lora_model_dir), "lora_model_dir")
-        peft_model = PeftModel.from_pretrained(model, cfg.lora_model_dir, is_trainable=True)
+        peft_model = PeftModel.from_pretrained(
+            model, cfg.lora_model_dir, is_trainable=True, autocast_adapter_dtype=autocast
+        )
     else:
         try:
-            peft_model = get_peft_model(model, lora_config(cfg, model, new_tokens))
+            peft_model = get_peft_model(model, lora_config(cfg, model, new_tokens), autocast_adapter_dtype=autocast)
         except ValueError as exc:
             raise LatheError(f"lora_target_modules: {exc}") from exc
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
