@@ -126,3 +126,17 @@ def test_a_rows_tools_and_tool_calls_reach_the_template() -> None:
                      {"chat_template": "jinja", "chat_template_jinja": template})
     assert tok.decode(rows[0]["input_ids"]).startswith("TOOL upper\n<|im_start|>user")
     assert trained_runs(rows[0], tok) == ["RED CAT CALL upper<|im_end|>"]
+
+
+def test_the_report_counts_trained_end_of_turn_tokens(make_cfg: Any, tmp_path: Path) -> None:
+    from lathe.data.prepare import DataWarning
+
+    tok = tiny_tokenizer(eos_token="<|endoftext|>")
+    path = write_jsonl([{"messages": CONVO}] * 3, tmp_path / "c.jsonl")
+    entry = [{"path": str(path), "type": "chat_template"}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        data = prepare_datasets(make_cfg(entry), tok, Plugins())
+    assert data.report.eos_trained == 3 and "EOS trained: yes" in data.report.lines()[2]
+    with pytest.warns(DataWarning, match="no EOS or end-of-turn token is trained"):
+        prepare_datasets(make_cfg(entry, eot_tokens=["<|endoftext|>"]), tok, Plugins())

@@ -112,6 +112,14 @@ def _pack(
     return pack_dataset(rows, bins, path)
 
 
+def _end_ids(plan: Plan, eos: int | None) -> set[int]:
+    """EOS and the end-of-turn tokens of the plan's chat strategies: the tokens that teach stopping."""
+    ends = {eos} if eos is not None else set()
+    for _, _, strategy in plan:
+        ends |= set(getattr(strategy, "eot_ids", ()))
+    return ends
+
+
 def _tokenized(cfg: Config, train_plan: Plan, test_plan: Plan, key: str, eos: int | None) -> PreparedData:
     """Stage 1: read, tokenize, mask, filter, split (independent of batch size and world size)."""
     report = PrepReport()
@@ -124,7 +132,7 @@ def _tokenized(cfg: Config, train_plan: Plan, test_plan: Plan, key: str, eos: in
             raise LatheError(f"val_set_size: {size} rows requested but only {len(train)} rows are left for training")
         split = train.train_test_split(test_size=size, seed=cfg.seed, shuffle=True)
         train, evaluation = split["train"].flatten_indices(), split["test"].flatten_indices()
-    measure(train, eos, cfg.sequence_len, report)
+    measure(train, _end_ids(train_plan, eos), cfg.sequence_len, report)
     report.rows_kept = len(train)
     report.eval_rows = len(evaluation) if evaluation is not None else 0
     return PreparedData(train, evaluation, report)
@@ -206,7 +214,8 @@ def prepare_datasets(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: P
     for line in data.report.lines():
         log.info(line)
     if data.report.eos_trained == 0 and tokenizer.eos_token_id is not None:
-        warnings.warn("no EOS token is trained: the model will not learn to stop (check train_on_eos)",
+        warnings.warn("no EOS or end-of-turn token is trained: the model will not learn to stop "
+                      "(check train_on_eos / train_on_eot)",
                       DataWarning, stacklevel=2)
     return data
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ class PrepReport:
     dropped: dict[str, int] = field(default_factory=dict)
     tokens: int = 0
     trained_tokens: int = 0
-    eos_trained: int = 0
+    eos_trained: int = 0  # trained EOS and end-of-turn (eot_tokens) tokens
     length_histogram: dict[str, int] = field(default_factory=dict)
     packing_efficiency: float | None = None
     bins: int | None = None
@@ -42,7 +43,7 @@ class PrepReport:
         out = [
             f"rows: {self.rows_in} read, {self.rows_kept} kept for training, {self.eval_rows} for eval; dropped: {drops}",
             f"tokens: {self.tokens}, trained {self.trained_tokens} ({self.trainable_share:.1%})",
-            f"EOS trained: {'yes' if self.eos_trained else 'NO'} ({self.eos_trained} tokens)",
+            f"EOS trained: {'yes' if self.eos_trained else 'NO'} ({self.eos_trained} EOS or end-of-turn tokens)",
             "lengths: " + ", ".join(f"{b}: {n}" for b, n in self.length_histogram.items()),
         ]
         if self.packing_efficiency is not None:
@@ -50,7 +51,7 @@ class PrepReport:
         return out
 
 
-def measure(ds: datasets.Dataset, eos_id: int | None, sequence_len: int, report: PrepReport) -> list[int]:
+def measure(ds: datasets.Dataset, end_ids: Collection[int], sequence_len: int, report: PrepReport) -> list[int]:
     """Fill token counts and the length histogram from tokenized rows; returns row lengths.
 
     Reads the memory-mapped Arrow columns a batch at a time, so the whole dataset is never
@@ -66,8 +67,8 @@ def measure(ds: datasets.Dataset, eos_id: int | None, sequence_len: int, report:
         trained = pc.list_flatten(labels).to_numpy() != -100
         lengths += pc.list_value_length(ids).to_pylist()
         report.trained_tokens += int(trained.sum())
-        if eos_id is not None:
-            report.eos_trained += int((trained & (flat_ids == eos_id)).sum())
+        if end_ids:
+            report.eos_trained += int((trained & np.isin(flat_ids, list(end_ids))).sum())
     report.tokens = int(np.sum(lengths)) if lengths else 0
     width = max(sequence_len // HISTOGRAM_BUCKETS, 1)
     buckets = Counter((n - 1) // width for n in lengths)
