@@ -80,3 +80,20 @@ def test_dataloader_knobs_and_save_first_step(tmp_path: Path) -> None:
         _cfg(tmp_path, dataloader_prefetch_factor=2)
     result = _train(tmp_path, save_first_step=True, save_steps=3, max_steps=3)
     assert sorted(p.name for p in result.output_dir.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-3"]
+
+
+def test_overrides_of_model_kwargs_reach_from_pretrained(tmp_path: Path) -> None:
+    from lathe.models.loading import load_model
+    from lathe.testing import tiny_model, tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    variant_dir = tmp_path / "variant"
+    tiny_model(tokenizer=tok).save_pretrained(variant_dir, variant="v1")  # model.v1.safetensors only
+    tok.save_pretrained(variant_dir)
+    with pytest.raises(LatheError, match="could not load weights"):
+        load_model(_cfg(tmp_path, base_model=str(variant_dir)), tok, make_plugins())
+    model = load_model(_cfg(tmp_path, base_model=str(variant_dir), overrides_of_model_kwargs={"variant": "v1"}),
+                       tok, make_plugins())
+    assert model.config.vocab_size == len(tok)
+    with pytest.raises(ConfigError, match="overrides_of_model_kwargs: dtype is set by bf16 / fp16"):
+        _cfg(tmp_path, overrides_of_model_kwargs={"dtype": "float16"})

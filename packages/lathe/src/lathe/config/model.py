@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from lathe.config.base import ConfigModel
 from lathe.config.fields import data_field
@@ -25,6 +25,7 @@ class ModelSection(ConfigModel):
     revision_of_model: str | None = None
     random_init_weights: bool = Field(False, description="Build the model from its config with random weights.")
     overrides_of_model_config: dict[str, Any] | None = Field(None, description="Keys set on the model config before building (e.g. rope_scaling).")
+    overrides_of_model_kwargs: dict[str, Any] | None = Field(None, description="Extra keyword arguments of from_pretrained (Axolotl's model_kwargs).")
     special_tokens: dict[str, str] | None = data_field(description="bos_token, eos_token, pad_token, unk_token to set.")
     tokens: list[str] | None = data_field(description="Tokens to add to the vocabulary (embeddings are resized).")
     allow_pickle_weights: bool = Field(False, description="Allow loading .bin (pickle) weights; safetensors only otherwise.")
@@ -59,3 +60,22 @@ class ModelSection(ConfigModel):
             "(AutoModelForCausalLM or a *ForCausalLM class); multimodal, classification and "
             "sequence-to-sequence model classes are not available yet"
         )
+
+    @model_validator(mode="after")
+    def _model_kwargs_lathe_does_not_set(self) -> ModelSection:
+        given = set(self.overrides_of_model_kwargs or {})
+        owned = sorted(given & set(MODEL_KWARGS_OWNED))
+        if owned:
+            raise ValueError("overrides_of_model_kwargs: " + "; ".join(f"{k} is set by {MODEL_KWARGS_OWNED[k]}" for k in owned))
+        if given and self.random_init_weights:
+            raise ValueError("overrides_of_model_kwargs are from_pretrained arguments; random_init_weights builds without from_pretrained")
+        return self
+
+
+# from_pretrained arguments lathe sets from its own keys
+MODEL_KWARGS_OWNED: dict[str, str] = {
+    "config": "base_model_config / overrides_of_model_config", "dtype": "bf16 / fp16", "torch_dtype": "bf16 / fp16",
+    "attn_implementation": "attn_implementation", "trust_remote_code": "trust_remote_code",
+    "use_safetensors": "allow_pickle_weights", "revision": "revision_of_model",
+    "quantization_config": "load_in_4bit / load_in_8bit", "device_map": "lathe (one device)",
+}

@@ -165,6 +165,7 @@ def build_model(cfg: Config, config: PretrainedConfig) -> PreTrainedModel:
         use_safetensors=None if cfg.allow_pickle_weights else True,
         revision=cfg.revision_of_model,
     )
+    kwargs.update(cfg.overrides_of_model_kwargs or {})
     quant = quantization_config(cfg)
     if quant is not None:
         kwargs.update(quantization_config=quant, device_map={"": quantized_device()})
