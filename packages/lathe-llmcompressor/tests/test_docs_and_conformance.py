@@ -62,7 +62,18 @@ def test_deepspeed_is_refused(tmp_path: Path) -> None:
         validate(data, Plugins.load(["llmcompressor"]))
 
 
-def test_adapter_is_refused(tmp_path: Path) -> None:
-    data = {**base_config(tmp_path), **yaml.safe_load(SNIPPET), "adapter": "lora", "lora_target_linear": True}
-    with pytest.raises(ConfigError, match="adapter: lora is not supported yet"):
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"adapter": "qlora", "load_in_4bit": True}, "quantized base"),
+    ({"adapter": "lora", "peft_use_dora": True}, "peft_use_dora is not supported"),
+])
+def test_adapter_limits(overrides: dict, message: str, tmp_path: Path) -> None:
+    data = {**base_config(tmp_path), **yaml.safe_load(SNIPPET), "lora_target_linear": True, **overrides}
+    with pytest.raises(ConfigError, match=message):
+        validate(data, Plugins.load(["llmcompressor"]))
+
+
+def test_adapter_needs_a_whole_run_mask(tmp_path: Path) -> None:
+    snippet = yaml.safe_load(SNIPPET.replace("start: 0", "start: 0\n          end: 1"))
+    data = {**base_config(tmp_path), **snippet, "adapter": "lora", "lora_target_linear": True}
+    with pytest.raises(ConfigError, match="start must be 0 and end unset"):
         validate(data, Plugins.load(["llmcompressor"]))

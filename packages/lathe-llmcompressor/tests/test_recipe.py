@@ -53,3 +53,33 @@ def test_parser_path_is_reported() -> None:
 
     expected = "llmcompressor" if importlib.util.find_spec("llmcompressor") else "lathe"
     assert parser_in_use() == expected
+
+
+def test_llmcompressor_parser_is_used_when_importable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With llmcompressor importable its Recipe.from_dict reads the recipe (a stand-in package
+    here: every released llmcompressor pins an older transformers than lathe's)."""
+    package = tmp_path / "llmcompressor"
+    (package / "recipe").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "recipe" / "__init__.py").write_text(
+        "from types import SimpleNamespace\n"
+        "CALLS = []\n"
+        "class Recipe:\n"
+        "    @staticmethod\n"
+        "    def from_dict(data):\n"
+        "        CALLS.append(data)\n"
+        "        mod = SimpleNamespace(targets=['re:.*q_proj.weight'], start=0.0, end=None)\n"
+        "        return SimpleNamespace(stage='finetuning', modifiers=[mod])\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    importlib.invalidate_caches()
+    assert parser_in_use() == "llmcompressor"
+    [spec] = parse_recipe(SEED_RECIPE)
+    from llmcompressor.recipe import CALLS  # type: ignore[import-not-found]
+
+    assert CALLS == [SEED_RECIPE]
+    assert spec.targets == ("re:.*q_proj.weight",)
+    monkeypatch.delitem(__import__("sys").modules, "llmcompressor")
+    monkeypatch.delitem(__import__("sys").modules, "llmcompressor.recipe")

@@ -17,6 +17,7 @@ of every enabled plugin), never a dict.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import pluggy
@@ -113,7 +114,12 @@ def lathe_pre_adapter_load(cfg: Config, model: PreTrainedModel) -> None:
 
 @spec("all")
 def lathe_post_adapter_load(cfg: Config, model: torch.nn.Module) -> None:
-    """Fires after the adapter is attached (only when ``adapter`` is set)."""
+    """Fires after the adapter is attached (only when ``adapter`` is set).
+
+    Also when a saved adapter is loaded onto its base for ``lathe inference``,
+    ``lathe evaluate`` and ``lathe merge-lora``, so a change a plugin makes to the
+    adapter layers holds wherever the adapter is used.
+    """
 
 
 @spec("all")
@@ -198,6 +204,12 @@ def lathe_run_error(cfg: Config, error: BaseException) -> None:
     "crashed" state): the run's error is raised afterwards unchanged, and an exception
     raised here is printed, not raised in its place.
     """
+
+
+@spec("all")
+def lathe_post_merge(cfg: Config, model: torch.nn.Module, path: Path) -> None:
+    """Fires in ``lathe merge-lora`` after the merged model was written to ``path``
+    (``model`` is the merged model); rewrite or add files there."""
 
 
 @spec("all")

@@ -163,6 +163,7 @@ def merge_lora(cfg: Config, plugins: Plugins) -> Path:
         target = out / "merged"
         merged.save_pretrained(str(target), safe_serialization=True)
         tokenizer.save_pretrained(str(target))
+        plugins.call("lathe_post_merge", cfg=cfg, model=merged, path=target)
     finally:
         plugins.call("lathe_post_train_unload", cfg=cfg)
     print(f"lathe: merged model written to {target}", file=sys.stderr)

@@ -97,3 +97,23 @@ def test_a_failing_run_error_hook_does_not_hide_the_runs_error(tmp_path: Path, c
     assert "planted failure" not in str(info.value)
     assert "lathe_run_error failed" in capsys.readouterr().err
     assert calls[-2:] == ["lathe_run_error", "lathe_post_train_unload"]
+
+
+def test_merge_lora_loads_the_adapter_through_the_hooks_and_fires_post_merge(tmp_path: Path) -> None:
+    """A saved adapter loaded for merging passes lathe_post_adapter_load (a plugin that changes
+    adapter layers in training changes them here too); lathe_post_merge sees the written folder."""
+    from lathe.infer import merge_lora
+    from lathe.testing import base_config, run_training
+
+    cfg = base_config(tmp_path, max_steps=1, adapter="lora", lora_target_linear=True)
+    run_training(cfg)
+    calls: list[str] = []
+    seen: dict[str, object] = {}
+    recorder = _recorder(calls)
+    recorder.lathe_post_merge = hookspecs.hookimpl(lambda cfg, model, path: seen.update(path=path))  # type: ignore[attr-defined]
+    plugins = Plugins.from_modules({"recorder": recorder})
+    from lathe.config import validate
+
+    target = merge_lora(validate(cfg, plugins), plugins)
+    assert "lathe_post_adapter_load" in calls
+    assert seen["path"] == target and (target / "config.json").is_file()

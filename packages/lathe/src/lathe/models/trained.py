@@ -61,6 +61,7 @@ def load_trained(
         resize_embeddings(base, len(tokenizer))
         set_special_token_ids(base, tokenizer)
         model: torch.nn.Module = PeftModel.from_pretrained(base, str(out))
+        plugins.call("lathe_post_adapter_load", cfg=cfg, model=model)
     else:
         model = AutoModelForCausalLM.from_pretrained(
             str(out), dtype=weights_dtype(cfg), attn_implementation=attention_backend(cfg), use_safetensors=True
