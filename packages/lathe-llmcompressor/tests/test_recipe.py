@@ -71,15 +71,19 @@ def test_llmcompressor_parser_is_used_when_importable(tmp_path: Path, monkeypatc
         "        mod = SimpleNamespace(targets=['re:.*q_proj.weight'], start=0.0, end=None)\n"
         "        return SimpleNamespace(stage='finetuning', modifiers=[mod])\n"
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
     import importlib
+    import sys
 
+    monkeypatch.syspath_prepend(str(tmp_path))
     importlib.invalidate_caches()
-    assert parser_in_use() == "llmcompressor"
-    [spec] = parse_recipe(SEED_RECIPE)
-    from llmcompressor.recipe import CALLS  # type: ignore[import-not-found]
+    try:
+        assert parser_in_use() == "llmcompressor"
+        [spec] = parse_recipe(SEED_RECIPE)
+        from llmcompressor.recipe import CALLS  # type: ignore[import-not-found]
 
-    assert CALLS == [SEED_RECIPE]
-    assert spec.targets == ("re:.*q_proj.weight",)
-    monkeypatch.delitem(__import__("sys").modules, "llmcompressor")
-    monkeypatch.delitem(__import__("sys").modules, "llmcompressor.recipe")
+        assert CALLS == [SEED_RECIPE]
+        assert spec.targets == ("re:.*q_proj.weight",)
+    finally:  # the stand-in must not outlive the test
+        sys.modules.pop("llmcompressor.recipe", None)
+        sys.modules.pop("llmcompressor", None)
+
