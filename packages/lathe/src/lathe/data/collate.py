@@ -90,6 +90,31 @@ class BoundaryMasking:
         return mask_boundaries(self.collate(rows))
 
 
+@dataclass
+class FlashVarlen:
+    """Wraps a collator for flash attention: packed batches get the varlen kwargs.
+
+    transformers infers ``cu_seqlens`` from ``position_ids`` only for a batch of one row; a
+    packed batch of several rows would otherwise attend across its sequences. Given
+    ``cu_seq_lens_q/k`` and ``max_length_q/k`` (computed here from the flattened
+    ``position_ids``), flash attention runs every sequence of every row separately.
+    """
+
+    collate: Callable[[Sequence[dict[str, Any]]], dict[str, Any]]
+
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        batch = self.collate(rows)
+        positions = batch.get("position_ids")
+        if positions is not None and "attention_mask" not in batch:
+            from transformers.modeling_flash_attention_utils import (
+                prepare_fa_kwargs_from_position_ids,
+            )
+
+            (cu_q, cu_k), (max_q, max_k) = prepare_fa_kwargs_from_position_ids(positions)
+            batch.update(cu_seq_lens_q=cu_q, cu_seq_lens_k=cu_k, max_length_q=int(max_q), max_length_k=int(max_k))
+        return batch
+
+
 def pad_id_of(tokenizer: Any) -> int:
     """The id batches are padded with: the pad token, else EOS."""
     pad = getattr(tokenizer, "pad_token_id", None)

@@ -41,7 +41,7 @@ def build_trainer(
     config, each replaceable by the hook of the same name."""
     from transformers import EarlyStoppingCallback, Trainer
 
-    from lathe.data.collate import BoundaryMasking, build_collator
+    from lathe.data.collate import BoundaryMasking, FlashVarlen, build_collator
     from lathe.models.loading import activation_offloading
     from lathe.train.args import build_training_arguments
     from lathe.train.guards import GracefulInterrupt, NonFiniteGuard
@@ -62,6 +62,8 @@ def build_trainer(
         collator = build_collator(cfg, tokenizer)
     if cls.lathe_next_token_labels:  # type: ignore[attr-defined]
         collator = BoundaryMasking(collator)
+    if str(getattr(getattr(model, "config", None), "_attn_implementation", "")).startswith("flash_attention"):
+        collator = FlashVarlen(collator)
     optimizer = plugins.call("lathe_optimizer", cfg=cfg, model=model)
     custom = None if optimizer is not None else optimizer_cls_and_kwargs(cfg, model)
     callbacks: list[Any] = [NonFiniteGuard(cfg.nan_policy), GracefulInterrupt()]
