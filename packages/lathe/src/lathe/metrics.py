@@ -1,8 +1,10 @@
-"""Step metrics a plugin's trainer records between log lines (public API for plugins)."""
+"""Step metrics and completions a plugin's trainer records (public API for plugins)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
 
 
 class StepMetrics:
@@ -31,3 +33,28 @@ class StepMetrics:
             if values:
                 logs[prefix + name] = round(sum(values) / len(values), 6)
         self._values[split].clear()
+
+
+Listener = Callable[[int, dict[str, Any]], None]
+
+
+class CompletionLog:
+    """Completions a preference/RL trainer generates, for trackers to show as tables.
+
+    A trainer that generates or scores completions sets ``self.lathe_completions =
+    CompletionLog("dpo")`` (the kind: "dpo", "kto", "orpo", "cpo", "grpo", ...) and calls
+    :meth:`add` with one row per completion: ``add(step, prompt=..., chosen=...,
+    rejected=..., reward_diff=...)``. Trackers (e.g. lathe-swanlab) find the attribute
+    after the trainer is built and :meth:`subscribe`; with no subscriber nothing is kept.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def add(self, step: int, **row: Any) -> None:
+        for listener in self._listeners:
+            listener(step, dict(row))

@@ -1,4 +1,4 @@
-from lathe.metrics import StepMetrics
+from lathe.metrics import CompletionLog, StepMetrics
 
 
 def test_train_and_eval_values_average_into_their_own_log_lines() -> None:
@@ -19,3 +19,13 @@ def test_train_and_eval_values_average_into_their_own_log_lines() -> None:
     again = {"loss": 1.0}
     metrics.flush_into(again)
     assert again == {"loss": 1.0}
+
+
+def test_completion_log_hands_rows_to_subscribers_and_keeps_nothing_without_one() -> None:
+    log = CompletionLog("dpo")
+    log.add(1, prompt="p0", chosen="a", rejected="b")  # no subscriber yet: dropped
+    seen: list[tuple[int, dict]] = []
+    log.subscribe(lambda step, row: seen.append((step, row)))
+    log.add(2, prompt="p1", chosen="c", rejected="d", reward_diff=0.5)
+    assert log.kind == "dpo"
+    assert seen == [(2, {"prompt": "p1", "chosen": "c", "rejected": "d", "reward_diff": 0.5})]
