@@ -67,3 +67,6 @@ def read_runs(log_dir: Path) -> list[LocalRun]:
         reader.close()
         runs.append(run)
     return runs
+
+
+RUN_STATE_FINISHED, RUN_STATE_CRASHED, RUN_STATE_ABORTED = 1, 2, 3  # swanlab.run.v1.RunState
