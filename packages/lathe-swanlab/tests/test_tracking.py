@@ -11,8 +11,9 @@ from tests.runfiles import RUN_STATE_FINISHED, read_runs
 
 
 def _cfg(tmp_path: Path, **overrides: object) -> dict:
-    return base_config(tmp_path, plugins=["swanlab"], swanlab_project="lathe-tests", swanlab_mode="offline",
-                       dataset_processes=1, **overrides)
+    keys = {"plugins": ["swanlab"], "swanlab_project": "lathe-tests", "swanlab_mode": "offline",
+            "dataset_processes": 1, **overrides}
+    return base_config(tmp_path, **keys)
 
 
 def test_metrics_config_and_config_file_are_logged(tmp_path: Path, swanlog: Path) -> None:
@@ -76,3 +77,13 @@ def test_only_rank_zero_starts_swanlab_and_notifies(tmp_path: Path, swanlog: Pat
     assert len(read_runs(swanlog)) == (1 if starts else 0)
     err = capsys.readouterr().err
     assert ("distributed training detected (world_size=4)" in err) is starts
+
+
+def test_disabled_mode_trains_without_writing_a_run_or_notifying(tmp_path: Path, swanlog: Path) -> None:
+    from tests.lark_server import lark_webhook
+
+    with lark_webhook(secret="s") as hook, pytest.warns(UserWarning, match="Lark notifications included"):
+        result = run_training(_cfg(tmp_path, swanlab_mode="disabled", swanlab_lark_webhook_url=hook.url,
+                                   swanlab_lark_secret="s", max_steps=1))
+    assert result.losses and hook.accepted == [] and hook.rejected == []
+    assert read_runs(swanlog) == []

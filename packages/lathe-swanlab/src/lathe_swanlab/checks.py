@@ -68,7 +68,10 @@ def warn(cfg: Any) -> None:
             "1. export SWANLAB_API_KEY=your-api-key; 2. add swanlab_api_key to the config (less secure); "
             "3. run `swanlab login` before training; 4. use swanlab_mode: local (or offline) to track locally",
             SwanLabWarning, stacklevel=2)
-    if setting(cfg, "swanlab_lark_webhook_url") and not setting(cfg, "swanlab_lark_secret"):
+    if mode(cfg) == "disabled" and setting(cfg, "swanlab_lark_webhook_url"):
+        warnings.warn("swanlab_mode: disabled turns SwanLab off, Lark notifications included: none will be sent",
+                      SwanLabWarning, stacklevel=2)
+    elif setting(cfg, "swanlab_lark_webhook_url") and not setting(cfg, "swanlab_lark_secret"):
         warnings.warn(
             "Lark webhook has no secret configured: anyone who learns the URL can post to the group. For "
             "production use, set swanlab_lark_secret (or SWANLAB_LARK_SECRET) to enable HMAC signature "
