@@ -23,7 +23,6 @@ class Builtin:
     unless ``system_message_handling: fold``)."""
     tools: bool = False
     """True where the format renders tool definitions, tool calls and tool results."""
-    note: str = ""
 
     @property
     def text(self) -> str:
