@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from lathe.data.templates import ALIASES, BUILTINS, REFUSED, builtin
+from lathe.data.templates import ALIASES, BUILTINS, REFUSED, SPECIAL, builtin
 
 from .goldens.render_published_templates import PUBLISHED, render
 
@@ -40,6 +40,13 @@ def test_builtin_renders_like_the_published_template(published: str, case: str) 
         assert "error" in got, f"{ours.name} renders a conversation the published {golden['file']} refuses"
     else:
         assert got == expected
+
+
+def test_every_axolotl_template_name_resolves_or_is_refused() -> None:
+    names = GOLDENS["axolotl_chat_template_names"]
+    assert len(names) > 30
+    for name in names:
+        assert name in BUILTINS or name in ALIASES or name in SPECIAL or name in REFUSED, name
 
 
 def test_aliases_name_builtins() -> None:

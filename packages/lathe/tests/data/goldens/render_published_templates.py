@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,12 @@ def render(template: str, tokens: dict[str, str], case: dict[str, Any]) -> dict[
     return {"text": text}
 
 
+def _axolotl_names(enums: Path) -> list[str]:
+    """The values of Axolotl's ``ChatTemplate`` enum (every name its ``chat_template`` accepts)."""
+    body = enums.read_text().split("class ChatTemplate(", 1)[1].split("\nclass ", 1)[0]
+    return re.findall(r'^    \w+ = "([^"]+)"', body, re.M)
+
+
 def main(folder: Path, out: Path) -> None:
     import transformers
 
@@ -141,6 +148,7 @@ def main(folder: Path, out: Path) -> None:
             "date": datetime.date.today().isoformat(),
             "script": "packages/lathe/tests/data/goldens/render_published_templates.py",
         },
+        "axolotl_chat_template_names": _axolotl_names(folder.parents[1] / "schemas" / "enums.py"),
         "cases": CASES,
         "templates": {},
     }

@@ -62,8 +62,8 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in (
     Builtin("phi_3", "Phi-3 mini/medium Instruct, as Axolotl's phi_3 (BOS, each user turn followed by "
             "'<|assistant|>\\n')"),
     Builtin("phi_3_5", "Phi-3.5-mini Instruct, as Axolotl's phi_35 (no BOS, no EOS after the last turn)"),
-    Builtin("phi_4_reasoning", "Phi-4-reasoning / Phi-4-reasoning-plus (Axolotl's 'phi_4'): default Thought/Solution "
-            "system prompt"),
+    Builtin("phi_4_reasoning", "Phi-4-reasoning / Phi-4-reasoning-plus (Axolotl's phi_4.jinja): default "
+            "Thought/Solution system prompt"),
     Builtin("deepseek_v2", "DeepSeek-V2 / V2.5 Chat"),
     Builtin("deepseek_v3", "DeepSeek-V3 and DeepSeek-R1 (reasoning before </think> dropped from assistant turns)",
             tools=True),
