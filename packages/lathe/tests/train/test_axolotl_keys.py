@@ -97,3 +97,17 @@ def test_overrides_of_model_kwargs_reach_from_pretrained(tmp_path: Path) -> None
     assert model.config.vocab_size == len(tok)
     with pytest.raises(ConfigError, match="overrides_of_model_kwargs: dtype is set by bf16 / fp16"):
         _cfg(tmp_path, overrides_of_model_kwargs={"dtype": "float16"})
+
+
+def test_curriculum_sampling_trains_in_dataset_order(cfg_of) -> None:  # type: ignore[no-untyped-def]
+    from tests.train.test_trainer import _rows, _trainer
+
+    def first_ids(**overrides):  # type: ignore[no-untyped-def]
+        trainer = _trainer(cfg_of(micro_batch_size=1, **overrides), _rows(8))
+        return [int(batch["input_ids"][0, 0]) for batch in trainer.get_train_dataloader()]
+
+    in_order = [row["input_ids"][0] for row in _rows(8)]
+    assert first_ids(curriculum_sampling=True) == in_order
+    assert first_ids() != in_order  # the default sampler shuffles
+    with pytest.raises(ConfigError, match="set curriculum_sampling .* or group_by_length"):
+        cfg_of(curriculum_sampling=True, group_by_length=True)

@@ -101,6 +101,7 @@ class TrainingSection(ConfigModel):
     torch_compile_options: dict[str, bool | int | float | str] | None = Field(None, description="Inductor flags for this run (Axolotl's allowlist).")
 
     group_by_length: bool = False
+    curriculum_sampling: bool = Field(False, description="Train on the rows in dataset order (a sequential sampler) instead of shuffled.")
     dataloader_num_workers: int = Field(0, ge=0)
     dataloader_pin_memory: bool | None = None
     dataloader_prefetch_factor: int | None = Field(None, ge=1, description="Batches each dataloader worker loads ahead (needs dataloader_num_workers > 0).")
@@ -160,6 +161,8 @@ class TrainingSection(ConfigModel):
         bad = sorted(set(self.torch_compile_options or {}) - INDUCTOR_OPTIONS)
         if bad:
             raise ValueError(f"torch_compile_options: {', '.join(bad)} not allowed (Axolotl's inductor allowlist)")
+        if self.curriculum_sampling and self.group_by_length:
+            raise ValueError("set curriculum_sampling (dataset order) or group_by_length (length buckets), not both")
         if self.dataloader_prefetch_factor is not None and not self.dataloader_num_workers:
             raise ValueError("dataloader_prefetch_factor needs dataloader_num_workers > 0")
         if self.loss_watchdog_patience is not None and self.loss_watchdog_threshold is None:

@@ -118,7 +118,7 @@ def training_arguments_dict(cfg: Config, train_rows: int, has_eval: bool) -> dic
         dataloader_drop_last=cfg.dataloader_drop_last,
         bf16=use_bf16(cfg),
         fp16=bool(cfg.fp16),
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "sequential" if cfg.curriculum_sampling else "random",
         dataloader_num_workers=cfg.dataloader_num_workers,
         dataloader_pin_memory=torch.cuda.is_available() if cfg.dataloader_pin_memory is None else cfg.dataloader_pin_memory,
         remove_unused_columns=False,
