@@ -111,3 +111,24 @@ def test_curriculum_sampling_trains_in_dataset_order(cfg_of) -> None:  # type: i
     assert first_ids() != in_order  # the default sampler shuffles
     with pytest.raises(ConfigError, match="set curriculum_sampling .* or group_by_length"):
         cfg_of(curriculum_sampling=True, group_by_length=True)
+
+
+def test_auto_find_batch_size_shrinks_the_batch_on_out_of_memory(tmp_path: Path) -> None:
+    from transformers import TrainerCallback
+
+    class OutOfMemoryOnce(TrainerCallback):
+        raised = False
+
+        def on_step_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            if not OutOfMemoryOnce.raised:
+                OutOfMemoryOnce.raised = True
+                raise RuntimeError("DefaultCPUAllocator: can't allocate memory")  # what accelerate retries on
+
+    from lathe.train.run import train
+
+    plugins = make_plugins(lathe_callbacks=lambda cfg: [OutOfMemoryOnce()])
+    result = train(_cfg(tmp_path, plugins, auto_find_batch_size=True, micro_batch_size=4, max_steps=1), plugins)
+    assert result.trainer._train_batch_size == 3 and len(result.losses) == 1  # accelerate: 90% of 4
+    OutOfMemoryOnce.raised = False
+    with pytest.raises(RuntimeError, match="can't allocate memory"):
+        train(_cfg(tmp_path, plugins, micro_batch_size=4, max_steps=1, output_dir=str(tmp_path / "off")), plugins)

@@ -44,6 +44,7 @@ class TrainingSection(ConfigModel):
     seed: int = 42
 
     micro_batch_size: int = Field(1, ge=1)
+    auto_find_batch_size: bool = Field(False, description="On out-of-memory, shrink micro_batch_size (accelerate: to 90%) and start the run again.")
     eval_batch_size: int | None = Field(None, ge=1)
     gradient_accumulation_steps: int = Field(1, ge=1)
     num_epochs: float = Field(1.0, gt=0)

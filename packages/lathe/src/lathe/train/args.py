@@ -101,6 +101,7 @@ def training_arguments_dict(cfg: Config, train_rows: int, has_eval: bool) -> dic
         seed=cfg.seed,
         data_seed=cfg.seed,
         per_device_train_batch_size=cfg.micro_batch_size,
+        auto_find_batch_size=cfg.auto_find_batch_size,
         per_device_eval_batch_size=cfg.eval_batch_size or cfg.micro_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         num_train_epochs=cfg.num_epochs,
