@@ -50,8 +50,13 @@ def test_all_plugins_enabled_together_validate(tmp_path: Path) -> None:
     cfg = tmp_path / "cfg.yaml"
     off = "".join(f"{EXCLUSIVE_LOSS_OFF[n]}\n" for n in names if n in EXCLUSIVE_LOSS_OFF)
     cfg.write_text(
-        "base_model: m\ndatasets:\n  - path: d.jsonl\n    type: alpaca\n"
-        f"plugins: [{', '.join(names)}]\n{off}"
+        "base_model: m
+datasets:
+  - path: org/dataset
+    type: alpaca
+"
+        f"plugins: [{', '.join(names)}]
+{off}"
     )
     result = lathe("config", "validate", str(cfg))
     assert result.returncode == 0, result.stderr

@@ -7,7 +7,8 @@ from lathe.config import ConfigModel
 
 class DenseMixerConfig(ConfigModel):
     dense_mixer: bool = Field(
-        False,
-        description="Give MoE routers the straight-through gradient of all experts (DenseMixer); "
+        True,
+        description="On when the plugin is enabled, as in Axolotl. Give MoE routers the straight-through "
+        "gradient of all experts (DenseMixer); "
         "the forward pass is unchanged, each step computes every expert on every token.",
     )

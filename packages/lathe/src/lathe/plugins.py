@@ -155,24 +155,34 @@ class Plugins:
     @classmethod
     def load(cls, names: Sequence[str]) -> Plugins:
         """Load the plugins a config enables, failing clearly on any that cannot load."""
+        plugins, problems = cls.load_available(names)
+        if problems:
+            raise PluginError(problems[0])
+        return plugins
+
+    @classmethod
+    def load_available(cls, names: Sequence[str]) -> tuple[Plugins, list[str]]:
+        """Load every plugin that can load; one problem per plugin that cannot (so that a config
+        check goes on and reports the rest of the config too)."""
         available = installed_entry_points()
         blocked = disabled_by_env()
-        infos = []
+        infos, problems = [], []
         for raw in names:
             name = canonical_name(raw)
             if name in blocked:
-                raise PluginError(
-                    f'plugin "{name}" is enabled in `plugins` but disabled by {DISABLE_ENV}'
-                )
-            if name not in available:
-                raise PluginError(_not_installed_message(raw, name, available))
-            info = load_entry_point(available[name])
-            if info.error:
-                raise PluginError(
-                    f'Error loading plugin "{name}" ({info.distribution} {info.version}): {info.error}'
-                )
-            infos.append(info)
-        return cls(infos)
+                problems.append(f'plugin "{name}" is enabled in `plugins` but disabled by {DISABLE_ENV}')
+            elif name not in available:
+                problems.append(_not_installed_message(raw, name, available))
+            else:
+                info = load_entry_point(available[name])
+                if info.error:
+                    problems.append(f'Error loading plugin "{name}" ({info.distribution} {info.version}): {info.error}')
+                else:
+                    infos.append(info)
+        try:
+            return cls(infos), problems
+        except PluginError as exc:
+            return cls(), [*problems, str(exc)]
 
     @classmethod
     def from_modules(cls, modules: Mapping[str, ModuleType]) -> Plugins:

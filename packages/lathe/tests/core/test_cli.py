@@ -23,7 +23,8 @@ def lathe(*args: str, env_path: Path | None = None) -> subprocess.CompletedProce
 
 def _cfg(tmp_path: Path, extra: str = "") -> Path:
     path = tmp_path / "cfg.yaml"
-    path.write_text("base_model: m\ndatasets:\n  - path: d.jsonl\n    type: alpaca\n" + extra)
+    (tmp_path / "d.jsonl").write_text('{"instruction": "a", "output": "b"}\n')
+    path.write_text(f"base_model: m\ndatasets:\n  - path: {tmp_path / 'd.jsonl'}\n    type: alpaca\n" + extra)
     return path
 
 
@@ -52,6 +53,38 @@ def test_bad_config_exits_2_without_traceback(tmp_path: Path, extra: str, expect
     assert result.returncode == 2
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_validate_reports_every_problem_preprocess_would_find(tmp_path: Path) -> None:
+    extra = (
+        "plugins: [liger]\nliger_rope: true\nchat_template: not_a_template\nfsdp_version: 2\n"
+        "test_datasets:\n"
+        "  - path: ./missing.jsonl\n    type: chat_template\n    field_messages: conversations\n"
+        "    field_thinking: reasoning\n    chat_template: qwen3\n"
+        "  - path: org/hub-dataset\n    type: alpaca:chat\n"
+        "  - path: org/other\n    type: alpaca\n    field_instrction: q\n"
+        "  - path: org/third\n    type: chat_templte\n"
+        "val_set_size: 0\ngradient_checkpointing: maybe\n"
+    )
+    result = lathe("config", "validate", str(_cfg(tmp_path, extra)))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    err = result.stderr
+    expected = [
+        'plugins (line 5): plugin "liger" named in `plugins` is not installed; install it with: pip install lathe-liger',
+        "liger_rope (line 6): not available in lathe: belongs to the liger integration",
+        "fsdp_version (line 8): not available in lathe: multi-GPU training",
+        "test_datasets[0].field_thinking (line 13): not available in lathe",
+        "chat_template (line 7): given 'not_a_template': unknown template 'not_a_template'",
+        "test_datasets[0].path (line 10): no such file or folder: ./missing.jsonl",
+        "test_datasets[1].type (line 16): 'alpaca:chat' is an Axolotl dataset type lathe does not provide yet",
+        "test_datasets[2].field_instrction (line 19): unknown key for this dataset type; did you mean 'field_instruction'?",
+        "test_datasets[3].type (line 21): unknown prompt strategy 'chat_templte'; did you mean 'chat_template'?",
+        "gradient_checkpointing (line 23): given 'maybe': expected a valid boolean or 'offload'",
+    ]
+    for line in expected:
+        assert line in err, f"{line!r} not in:\n{err}"
+    assert "org/hub-dataset" not in err  # hub ids are not looked up
+    assert ".py" not in err and "gradient_checkpointing.bool" not in err  # no lines of lathe's source, no pydantic branches
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ CHANGED: dict[str, Any] = {
     "excess_length_strategy": "truncate",
     "tokenizer_config": "other-tokenizer",
     "tokenizer_use_fast": False,
+    "tokenizer_type": "PreTrainedTokenizerFast",
     "special_tokens": {"pad_token": "<|endoftext|>"},
     "tokens": ["<extra>"],
     "min_sample_len": 3,

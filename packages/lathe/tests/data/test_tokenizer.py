@@ -131,3 +131,24 @@ def test_post_tokenizer_load_hook_fires_last(make_cfg: Any, model_dir: Path) -> 
     with pytest.warns(TokenizerWarning):
         tok = _load(make_cfg, model_dir, plugins)
     assert seen["pad"] == "<|pad|>" and "<|mask|>" in tok.get_vocab()
+
+
+def test_tokenizer_type_picks_the_class_and_hub_token_is_passed(
+    make_cfg: Any, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import transformers
+
+    seen: dict[str, Any] = {}
+    original = transformers.PreTrainedTokenizerFast.from_pretrained.__func__  # type: ignore[attr-defined]
+
+    def spy(cls: type, *args: Any, **kwargs: Any) -> Any:
+        seen.update(cls=cls, token=kwargs.get("token"))
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.PreTrainedTokenizerFast, "from_pretrained", classmethod(spy))
+    with pytest.warns(TokenizerWarning):
+        tok = _load(make_cfg, model_dir, tokenizer_type="PreTrainedTokenizerFast", hub_token="hf_x")
+    assert type(tok) is transformers.PreTrainedTokenizerFast
+    assert seen == {"cls": transformers.PreTrainedTokenizerFast, "token": "hf_x"}
+    with pytest.raises(LatheError, match="tokenizer_type: 'LlamaForCausalLM' is not a tokenizer class"):
+        _load(make_cfg, model_dir, tokenizer_type="LlamaForCausalLM")

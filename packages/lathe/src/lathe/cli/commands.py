@@ -9,10 +9,10 @@ import click
 from lathe.cli.main import cli, config_argument, set_option
 
 
-def _load(config: str, overrides: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _load(config: str, overrides: tuple[str, ...], check_data: bool = False):  # type: ignore[no-untyped-def]
     from lathe.config import load_config
 
-    return load_config(config, overrides)
+    return load_config(config, overrides, check_data=check_data)
 
 
 @cli.command()
@@ -112,7 +112,7 @@ def config() -> None:
 @set_option
 def validate(config: str, overrides: tuple[str, ...]) -> None:
     """Validate CONFIG (core and enabled plugins' keys) without loading anything."""
-    cfg, plugins = _load(config, overrides)
+    cfg, plugins = _load(config, overrides, check_data=True)
     enabled = ", ".join(plugins.names) or "none"
     click.echo(f"{config}: valid (plugins: {enabled})")
 

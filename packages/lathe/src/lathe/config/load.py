@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from lathe.config.compat import remap
+from lathe.config.compat import remap, status_of
 from lathe.config.schema import CoreConfig, config_class, field_owners
 from lathe.config.suggest import typo_of
 from lathe.errors import LatheError
@@ -173,6 +173,38 @@ def _unwrap_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+# pydantic's names for the branches of a union (``gradient_checkpointing.bool``): never shown.
+_BRANCHES = frozenset({"bool", "int", "float", "str", "none", "dict", "list", "bytes", "is-instance", "tagged-union"})
+
+
+def _user_loc(loc: Sequence[Any]) -> tuple[Any, ...]:
+    """The key path the user wrote: pydantic's union-branch and validator parts removed."""
+    return tuple(
+        p for p in loc
+        if not (isinstance(p, str) and ("[" in p or p.startswith("function-") or p in _BRANCHES or p[:1].isupper()))
+    )
+
+
+def _line_of_message(message: str, lines: Lines) -> str:
+    """A cross-field rule names keys in its message: point at the first of them the YAML has."""
+    for word in re.findall(r"[a-z][a-z0-9_]+", message):
+        if (word,) in lines:
+            return f"{word} (line {lines[(word,)]}): "
+    return ""
+
+
+def _not_installed(key: str) -> str | None:
+    """The message for a key of a lathe plugin that is not installed here."""
+    from lathe.plugins import KNOWN_DISTRIBUTIONS
+
+    status = status_of(key)
+    if status is None or status.kind != "implemented" or status.detail == "core":
+        return None
+    dist = KNOWN_DISTRIBUTIONS.get(status.detail, f"lathe-{status.detail}")
+    return (f"this key belongs to plugin {status.detail!r}, which is not installed; "
+            f"pip install {dist} and add it to `plugins:`")
+
+
 def describe_errors(
     exc: ValidationError,
     schema: type[BaseModel],
@@ -180,9 +212,16 @@ def describe_errors(
     plugin_keys: Mapping[str, str],
 ) -> list[str]:
     """One line per problem: key path, line, what was given, what is allowed, a did-you-mean."""
-    problems = []
+    problems: list[str] = []
+    by_loc: dict[tuple[Any, ...], list[Any]] = {}
     for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+        by_loc.setdefault(_user_loc(err["loc"]), []).append(err)
+    for loc, errors in by_loc.items():
+        err = errors[0]
+        if len(errors) > 1 and loc and all(e["type"] != "extra_forbidden" for e in errors):
+            line = lines.get(loc)
+            problems.append(_union_problem(_fmt_loc(loc) + (f" (line {line})" if line else ""), errors))
+            continue
         key = _fmt_loc(loc) or "(top level)"
         line = lines.get(loc)
         where = f" (line {line})" if line else ""
@@ -195,6 +234,10 @@ def describe_errors(
                     f"{key}{where}: this key belongs to plugin {plugin_keys[leaf]!r}, which is not enabled; "
                     f"add it to `plugins:` (plugins: [{plugin_keys[leaf]}])"
                 )
+                continue
+            missing = _not_installed(leaf) if len(loc) == 1 else None
+            if missing:
+                problems.append(f"{key}{where}: {missing}")
                 continue
             owner = _model_at(schema, loc)
             known = list(owner.model_fields) if owner else []
@@ -209,11 +252,23 @@ def describe_errors(
             hint = f"; did you mean {close!r}?" if close else ""
             problems.append(f"{key}{where}: {given!r} is not allowed; expected {allowed}{hint}")
         elif kind == "value_error" and not loc:
-            problems.append(err["msg"].removeprefix("Value error, "))
+            message = err["msg"].removeprefix("Value error, ")
+            problems.append(_line_of_message(message, lines) + message)
         else:
             shown = f"given {given!r}: " if given is not None and not isinstance(given, dict | list) else ""
             problems.append(f"{key}{where}: {shown}{err['msg'].removeprefix('Value error, ')}")
     return problems
+
+
+def _union_problem(key: str, errors: list[Any]) -> str:
+    """A value that fits no branch of a union: one line saying what each branch expects."""
+    expected = []
+    for err in errors:
+        if err["type"] in ("literal_error", "enum"):
+            expected.append(err.get("ctx", {}).get("expected", ""))
+        else:
+            expected.append(err["msg"].removeprefix("Input should be ").split(",")[0])
+    return f"{key}: given {errors[0].get('input')!r}: expected {' or '.join(dict.fromkeys(expected))}"
 
 
 def validate(
@@ -222,17 +277,32 @@ def validate(
     *,
     source: str = "",
     lines: Lines | None = None,
+    earlier: Sequence[str] = (),
+    check_data: bool = False,
 ) -> CoreConfig:
-    """Validate raw config data against core + enabled plugins' schema, then run plugins' checks."""
+    """Validate raw config data against core + enabled plugins' schema, then run plugins' checks.
+
+    Every problem is reported at once: ``earlier`` ones (plugins that could not load), refused
+    Axolotl keys, schema errors, and with ``check_data`` what preprocess would refuse (dataset
+    types and keys, chat template names, missing local files); plugins' own checks run once the
+    schema is satisfied.
+    """
     models = [(p, m) for p, m in plugins.answers("lathe_config_model") if m is not None]
     schema = config_class(models)
-    data = remap(dict(data))
+    data, refused = remap(dict(data), lines)
+    problems = [*earlier, *refused]
+    if check_data:
+        from lathe.data.checks import data_problems
+
+        problems += data_problems(data, plugins, lines or {})
     try:
         cfg = schema.model_validate(data)
     except ValidationError as exc:
         unknown_top = [e["loc"][0] for e in exc.errors() if e["type"] == "extra_forbidden" and len(e["loc"]) == 1]
         plugin_keys = keys_of_other_plugins(plugins.names) if unknown_top else {}
-        raise ConfigError(source, describe_errors(exc, schema, lines or {}, plugin_keys)) from None
+        raise ConfigError(source, [*problems, *describe_errors(exc, schema, lines or {}, plugin_keys)]) from None
+    if problems:
+        raise ConfigError(source, problems)
     problems = plugins.call("lathe_validate_config", cfg=cfg)
     try:  # exclusive losses (Liger's fused CE, CCE, KD) conflict through the contract, before any load
         plugins.call("lathe_hidden_states_loss", cfg=cfg)
@@ -283,6 +353,8 @@ def load_config(
     path: str | os.PathLike[str],
     overrides: Iterable[str] = (),
     plugins: Plugins | None = None,
+    *,
+    check_data: bool = False,
 ) -> tuple[CoreConfig, Plugins]:
     """Read, override, discover the enabled plugins, and validate: the whole front of a run."""
     from lathe.plugins import Plugins
@@ -294,9 +366,12 @@ def load_config(
         names = data.get("plugins") or []
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ConfigError(str(path), [f"plugins (line {lines.get(('plugins',), '?')}): expected a list of plugin names"])
-        plugins = Plugins.load(names)
+        plugins, earlier = Plugins.load_available(names)
+        earlier = [f"plugins (line {lines.get(('plugins',), '?')}): {p}" for p in earlier]
+    else:
+        earlier = []
     refuse_secret_overrides(overrides, plugins)
-    cfg = validate(data, plugins, source=str(path), lines=lines)
+    cfg = validate(data, plugins, source=str(path), lines=lines, earlier=earlier, check_data=check_data)
     return cfg, plugins
 
 

@@ -18,7 +18,7 @@ class ModelSection(ConfigModel):
     base_model: str = Field(description="Local path or hub id of the model to fine-tune.")
     base_model_config: str | None = Field(None, description="Take the model config from here instead.")
     tokenizer_config: str | None = data_field(description="Take the tokenizer from here instead.")
-    tokenizer_type: str | None = Field(None, description="Tokenizer class name (informational; AutoTokenizer is used).")
+    tokenizer_type: str | None = data_field(description="transformers tokenizer class to load with; default AutoTokenizer.")
     model_type: str | None = Field(None, description="transformers class to load with: AutoModelForCausalLM (default) or a *ForCausalLM class.")
     tokenizer_use_fast: bool = data_field(True)
     trust_remote_code: bool = Field(False, description="Run code shipped with the model. Off unless set.")

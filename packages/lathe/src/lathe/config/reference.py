@@ -11,7 +11,6 @@ from pydantic import BaseModel
 
 from lathe.config.adapter import AdapterSection
 from lathe.config.data import DataSection, DatasetConfig
-from lathe.config.distributed import DistributedSection
 from lathe.config.fields import DATA_MARK
 from lathe.config.model import ModelSection
 from lathe.config.tracking import TrackingSection
@@ -23,7 +22,6 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("Each entry of `datasets` / `test_datasets`", DatasetConfig),
     ("Adapters (LoRA, QLoRA)", AdapterSection),
     ("Training, evaluation, checkpoints, outputs", TrainingSection),
-    ("Distributed", DistributedSection),
     ("Tracking, hub, plugins", TrackingSection),
 ]
 

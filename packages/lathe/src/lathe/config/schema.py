@@ -10,7 +10,6 @@ from pydantic import BaseModel, create_model, model_validator
 
 from lathe.config.adapter import AdapterSection
 from lathe.config.data import DataSection
-from lathe.config.distributed import DistributedSection
 from lathe.config.model import ModelSection
 from lathe.config.tracking import TrackingSection
 from lathe.config.training import TrainingSection
@@ -25,7 +24,7 @@ _ATTN_SWITCHES = {
 
 
 class CoreConfig(
-    ModelSection, DataSection, AdapterSection, TrainingSection, DistributedSection, TrackingSection
+    ModelSection, DataSection, AdapterSection, TrainingSection, TrackingSection
 ):
     """Every key the core understands. Plugins' fields are merged in by :func:`config_class`."""
 

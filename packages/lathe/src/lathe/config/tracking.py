@@ -1,4 +1,4 @@
-"""Experiment tracking, hub and plugin keys."""
+"""Experiment tracking, hub token and plugin keys."""
 
 from __future__ import annotations
 
@@ -25,9 +25,7 @@ class TrackingSection(ConfigModel):
     mlflow_experiment_name: str | None = None
     mlflow_tracking_uri: str | None = None
     mlflow_run_name: str | None = None
-    hub_model_id: str | None = None
-    hub_token: str | None = secret_field(description="Prefer the HF_TOKEN environment variable.")
-    hf_use_auth_token: bool | None = None
+    hub_token: str | None = secret_field(description="Token for private hub models; prefer the HF_TOKEN environment variable.")
 
     @model_validator(mode="after")
     def _tracker_switches(self) -> TrackingSection:

@@ -80,7 +80,7 @@ def model_config(cfg: Config) -> PretrainedConfig:
     source = cfg.base_model_config or cfg.base_model
     try:
         config = AutoConfig.from_pretrained(
-            source, trust_remote_code=cfg.trust_remote_code, revision=cfg.revision_of_model
+            source, trust_remote_code=cfg.trust_remote_code, revision=cfg.revision_of_model, token=cfg.hub_token
         )
     except ValueError as exc:
         if "trust_remote_code" in str(exc) and not cfg.trust_remote_code:
@@ -164,6 +164,7 @@ def build_model(cfg: Config, config: PretrainedConfig) -> PreTrainedModel:
         trust_remote_code=cfg.trust_remote_code,
         use_safetensors=None if cfg.allow_pickle_weights else True,
         revision=cfg.revision_of_model,
+        token=cfg.hub_token,
     )
     kwargs.update(cfg.overrides_of_model_kwargs or {})
     quant = quantization_config(cfg)

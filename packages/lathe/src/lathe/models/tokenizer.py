@@ -65,6 +65,17 @@ def _warn_replaced_template(name: str, tok: PreTrainedTokenizerBase, template: s
     )
 
 
+def tokenizer_class(name: str | None) -> type:
+    """The transformers class ``tokenizer_type`` names (``AutoTokenizer`` when unset), as Axolotl."""
+    import transformers
+
+    cls = getattr(transformers, name or "AutoTokenizer", None)
+    if not isinstance(cls, type) or not hasattr(cls, "from_pretrained") or "Tokenizer" not in cls.__name__:
+        raise LatheError(f"tokenizer_type: {name!r} is not a tokenizer class of transformers "
+                         "(e.g. AutoTokenizer, PreTrainedTokenizerFast, LlamaTokenizerFast)")
+    return cls
+
+
 def load_tokenizer(cfg: Config, plugins: Plugins) -> PreTrainedTokenizerBase:
     """The run's tokenizer, with the config's tokens and template applied and plugins' hook fired.
 
@@ -72,16 +83,15 @@ def load_tokenizer(cfg: Config, plugins: Plugins) -> PreTrainedTokenizerBase:
     pad token equal to EOS does not mask the EOS that ends an assistant turn; it is still
     warned about because other tools and inference code may treat pad as "ignore".
     """
-    from transformers import AutoTokenizer
-
     source = cfg.tokenizer_config or cfg.base_model
     local = os.path.isdir(source)
     try:
-        tok = AutoTokenizer.from_pretrained(
+        tok = tokenizer_class(cfg.tokenizer_type).from_pretrained(
             source,
             use_fast=cfg.tokenizer_use_fast,
             trust_remote_code=cfg.trust_remote_code,
             local_files_only=local or _offline(),
+            token=cfg.hub_token,
         )
     except (OSError, ValueError) as exc:
         key = "tokenizer_config" if cfg.tokenizer_config else "base_model"

@@ -1,0 +1,280 @@
+"""What lathe does with each of Axolotl's config keys: the explicit entries.
+
+Every key in ``axolotl_keys.json`` (Axolotl's own schema, see ``scripts/axolotl_keys.py``) gets
+exactly one status (:mod:`lathe.config.compat.status` computes it, a test checks it):
+
+- **implemented in core**: derived, never listed here: a field of lathe's core schema has the name.
+- **implemented by a plugin**: the key's Axolotl integration, or an entry of ``CORE_KEYS_IN_PLUGINS``,
+  names a lathe plugin that ``PLUGINS`` marks available; ``tests/test_axolotl_plugin_keys.py`` checks
+  the installed plugin's config model defines it.
+- **alias** (``ALIASES``), **no-op** (``NO_OPS``) or **refused** (``REFUSED``): listed below.
+
+How to change a status:
+- a plugin lands: flip its line in ``PLUGINS`` to True (one line). Keys of it that the plugin does
+  not implement go into ``REFUSED`` with a reason.
+- a key becomes a core field: delete its entry here (a test fails, naming the entry, until you do).
+- a deliberate difference from Axolotl's meaning: add a row to ``differences.py``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+# lathe plugin → whether it exists. Flip to True when the plugin lands.
+PLUGINS: dict[str, bool] = {
+    "grokfast": True,
+    "kd": True,
+    "spectrum": True,
+    "densemixer": True,
+    "diffusion": True,
+    "liger": False,
+    "cut_cross_entropy": False,
+    "swanlab": False,
+    "lm_eval": False,
+    "llmcompressor": True,
+    "rl": False,
+}
+
+# Axolotl integration (its folder under axolotl/integrations) → the lathe plugin for its keys.
+# None: lathe has no plan for it; its keys are refused with the reason in INTEGRATION_REASONS.
+INTEGRATIONS: dict[str, str | None] = {
+    "grokfast": "grokfast",
+    "kd": "kd",
+    "spectrum": "spectrum",
+    "densemixer": "densemixer",
+    "diffusion": "diffusion",
+    "liger": "liger",
+    "cut_cross_entropy": "cut_cross_entropy",
+    "swanlab": "swanlab",
+    "lm_eval": "lm_eval",
+    "llm_compressor": "llmcompressor",
+    "expert_parallel": None,
+    "hatchery": None,
+    "kernels": None,
+    "mora": None,
+    "nemo_gym": None,
+}
+INTEGRATION_REASONS: dict[str, str] = {
+    "expert_parallel": "expert parallelism spans several GPUs, and multi-GPU training is not available yet",
+    "hatchery": "training through a remote Tinker/Hatchery service is not available in lathe",
+    "kernels": "Axolotl's MoE and DeepSeek/Gemma kernel patches are not available in lathe yet",
+    "mora": "the MoRA adapter is not available in lathe; use adapter: lora",
+    "nemo_gym": "NeMo Gym environments belong to RL training, which is not available yet",
+}
+
+# Axolotl core keys that lathe implements in a plugin (the plugin is enabled by the key, DESIGN §6).
+_RL_KEYS = (
+    "rl", "trl", "vllm", "ebft", "rl_beta", "dpo_beta", "dpo_label_smoothing", "dpo_loss_type",
+    "dpo_loss_weights", "dpo_padding_free", "dpo_use_liger_kernel", "dpo_use_weighting", "orpo_alpha",
+    "kto_desirable_weight", "kto_undesirable_weight", "simpo_gamma", "cpo_alpha",
+    "precompute_ref_log_probs", "reward_model", "process_reward_model", "center_rewards_coefficient",
+    "num_labels", "max_prompt_len",
+)
+CORE_KEYS_IN_PLUGINS: dict[str, str] = dict.fromkeys(_RL_KEYS, "rl")
+
+# Axolotl key → the lathe key that means the same. The Axolotl spelling works, with a warning.
+ALIASES: dict[str, str] = {
+    "model_revision": "revision_of_model",
+    "model_config": "overrides_of_model_config",
+    "type_of_model": "model_type",
+    "dataset_num_proc": "dataset_processes",
+    # older Axolotl spellings, no longer in its schema
+    "eval_strategy_steps": "eval_steps",
+    "lora_target_linear_modules": "lora_target_linear",
+    "gradient_checkpointing_args": "gradient_checkpointing_kwargs",
+}
+
+
+class NoOp(NamedTuple):
+    """A key lathe already behaves as asked for: warns once. ``only`` limits the values that are
+    no-ops (others are refused with ``why`` as the reason); None means any value."""
+
+    why: str
+    only: tuple[object, ...] | None = None
+
+
+_DERIVED = "a value Axolotl computes for itself; lathe computes its own"
+_PACKING_TUNING = "a tuning knob of Axolotl's packer; lathe's packer needs none"
+_FUSED = "a fused-kernel speed option with the same result; lathe's default kernels compute the same"
+NO_OPS: dict[str, NoOp] = {
+    "strict": NoOp("Axolotl's strict mode; lathe always refuses unknown keys"),
+    "debug": NoOp("use `lathe preprocess --debug` to see the masks"),
+    "local_rank": NoOp("set by the launcher, not the config"),
+    "is_preprocess": NoOp("set by Axolotl's preprocess command; `lathe preprocess` exists"),
+    "axolotl_config_path": NoOp("set by Axolotl itself"),
+    "is_llama_derived_model": NoOp("lathe reads the model family from the model's config"),
+    "is_mistral_derived_model": NoOp("lathe reads the model family from the model's config"),
+    "is_qwen_derived_model": NoOp("lathe reads the model family from the model's config"),
+    "is_falcon_derived_model": NoOp("lathe reads the model family from the model's config"),
+    "sample_packing_eff_est": NoOp(_DERIVED),
+    "total_num_tokens": NoOp(_DERIVED),
+    "total_supervised_tokens": NoOp(_DERIVED),
+    "sample_packing_bin_size": NoOp(_PACKING_TUNING),
+    "sample_packing_group_size": NoOp(_PACKING_TUNING),
+    "sample_packing_mp_start_method": NoOp(_PACKING_TUNING),
+    "multipack_real_batches": NoOp(_PACKING_TUNING),
+    "flash_attn_cross_entropy": NoOp(_FUSED),
+    "flash_attn_fuse_mlp": NoOp(_FUSED),
+    "flash_attn_fuse_qkv": NoOp(_FUSED),
+    "flash_optimum": NoOp(_FUSED),
+    "save_safetensors": NoOp("lathe always saves safetensors", only=(True,)),
+    "include_tokens_per_second": NoOp("lathe always logs tokens_per_second", only=(True,)),
+    "include_tkps": NoOp("lathe always logs tokens_per_second", only=(True,)),
+    "remove_unused_columns": NoOp("lathe keeps only the columns a prompt strategy produces", only=(False, True)),
+    "hf_use_auth_token": NoOp("lathe uses HF_TOKEN, your saved Hugging Face login or hub_token whenever the hub needs one"),
+    "low_cpu_mem_usage": NoOp("transformers always loads with low CPU memory use", only=(True,)),
+    "world_size": NoOp("lathe trains on one device; multi-GPU training is not available yet", only=(1,)),
+    "eval_table_size": NoOp("Axolotl deprecated it (superseded by generate_samples)"),
+    "eval_max_new_tokens": NoOp("Axolotl deprecated it (superseded by generate_samples)"),
+    "resize_token_embeddings_to_32x": NoOp("lathe resizes embeddings to the vocabulary size", only=(False,)),
+    "mean_resizing_embeddings": NoOp("lathe initialises added token embeddings itself", only=(False,)),
+}
+
+_NOT_YET = "not implemented in lathe yet"
+_KD_ONLINE = "an online teacher server is not available in lathe-kd yet; store the teacher's top-k logprobs in the dataset"
+_MULTI_GPU = "multi-GPU training (sharding, data/tensor/context parallelism) is not available yet; lathe trains on one device"
+_DEVICE_MAP = "placing one model across devices is not available yet; lathe loads the model on one device"
+_HUB = "pushing to the Hugging Face hub is not available yet; upload output_dir yourself (huggingface-cli upload)"
+_RAY = "launching through Ray Train is not available yet"
+_GRADIO = "the Gradio UI is not available; use `lathe inference`"
+_TRACKER = "this experiment tracker is not available; use wandb_*, mlflow_* or use_tensorboard"
+_AXOLOTL_GONE = "Axolotl itself no longer accepts it"
+_MULTIMODAL = "multimodal (image) training is not available yet"
+_QUANT = "this quantization path is not available yet; use load_in_4bit / load_in_8bit (bitsandbytes)"
+_QGALORE = "the q_galore_adamw8bit optimizer is not available (see docs/training.md#optimizers)"
+_DION = "the dion optimizer is not available (see docs/training.md#optimizers)"
+_GENERATION = "sample generation during training is not available yet; use `lathe inference` on a checkpoint"
+_PRETRAINING = "belongs with pretraining_dataset (streamed pretraining), which is not available yet"
+_MEMORY = "this memory-saving path is not available yet; use gradient_checkpointing or activation_offloading"
+_LORA_KERNELS = "Axolotl's fused LoRA kernels are not available yet; LoRA trains with PEFT's modules (same result)"
+_PEFT_NY = "this PEFT option is not available in lathe yet"
+_EMBED = "this embedding-handling option is not available in lathe yet"
+_EVAL_NY = "this evaluation option is not available yet; lathe reports eval loss"
+
+_GROUPS: dict[str, tuple[str, ...]] = {
+    _MULTI_GPU: (
+        "fsdp", "fsdp_config", "fsdp_version", "fsdp_final_state_dict_type", "deepspeed", "deepcompile",
+        "ddp", "ddp_timeout", "ddp_bucket_cap_mb", "ddp_broadcast_buffers", "ddp_find_unused_parameters",
+        "context_parallel_size", "sequence_parallel_degree", "heads_k_stride", "ring_attn_func",
+        "tensor_parallel_size", "dp_replicate_size", "dp_shard_size", "fp8_enable_fsdp_float8_all_gather",
+        "qlora_sharded_model_loading",
+    ),
+    _DEVICE_MAP: ("device_map", "max_memory", "gpu_memory_limit", "lora_on_cpu", "device", "experimental_skip_move_to_device"),
+    _HUB: ("hub_model_id", "hub_strategy", "hub_revision", "push_dataset_to_hub"),
+    _RAY: ("use_ray", "ray_num_workers", "ray_run_name", "resources_per_worker"),
+    _GRADIO: ("gradio_max_new_tokens", "gradio_server_name", "gradio_server_port", "gradio_share", "gradio_temperature", "gradio_title"),
+    _TRACKER: (
+        "use_comet", "comet_api_key", "comet_experiment_config", "comet_experiment_key", "comet_mode", "comet_online",
+        "comet_project_name", "comet_workspace", "use_trackio", "trackio_project_name", "trackio_run_name",
+        "trackio_space_id", "use_otel_metrics", "otel_metrics_host", "otel_metrics_port", "hf_mlflow_log_artifacts",
+        "wandb_watch",
+    ),
+    _AXOLOTL_GONE: (
+        "max_packed_sequence_len", "s2_attention", "flash_attn_rms_norm", "dpo_use_logits_to_keep",
+        "dpo_generate_during_eval", "dpo_norm_loss", "rpo_alpha",
+    ),
+    _MULTIMODAL: (
+        "processor_type", "processor_kwargs", "image_size", "image_resize_algorithm", "freeze_mm_modules",
+        "role_boundaries", "cls_model_config",
+    ),
+    _QUANT: (
+        "qat", "quantization", "fp8", "fp8_config", "gptq", "model_quantization_config",
+        "model_quantization_config_kwargs", "bnb_config_kwargs", "use_onebitllms", "quantize_moe_experts",
+    ),
+    _QGALORE: (
+        "qgalore_cos_threshold", "qgalore_gamma_proj", "qgalore_proj_bits", "qgalore_proj_group_size",
+        "qgalore_proj_quant", "qgalore_proj_type", "qgalore_queue_size", "qgalore_rank", "qgalore_scale",
+        "qgalore_update_proj_gap",
+    ),
+    _DION: ("dion_lr", "dion_momentum", "dion_rank_fraction", "dion_rank_multiple_of"),
+    _GENERATION: (
+        "generate_samples", "generation_do_sample", "generation_max_new_tokens", "generation_prompt_ratio",
+        "generation_temperature", "generation_top_k", "generation_top_p", "num_generation_samples",
+    ),
+    _PRETRAINING: (
+        "pretraining_dataset", "pretrain_multipack_attn", "pretrain_multipack_buffer_size",
+        "streaming_multipack_buffer_size", "pretraining_sample_concatenation",
+    ),
+    _MEMORY: (
+        "layer_offloading", "selective_checkpointing", "dynamic_checkpoint", "tiled_mlp", "tiled_mlp_num_shards",
+        "tiled_mlp_use_original_mlp", "chunked_cross_entropy", "chunked_cross_entropy_num_chunks", "ple_cpu_offload",
+        "gc_steps", "gc_collect_steps", "torch_empty_cache_steps",
+    ),
+    _LORA_KERNELS: ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel"),
+    _PEFT_NY: (
+        "peft", "peft_autocast_adapter_dtype", "peft_ensure_weight_tying", "peft_init_lora_weights",
+        "peft_layer_replication", "peft_layers_pattern", "peft_trainable_token_indices", "lora_alpha_pattern",
+        "lora_rank_pattern", "lora_target_parameters", "loraplus_lr_embedding", "loraplus_lr_ratio", "relora",
+        "relora_cpu_offload", "relora_prune_method", "relora_prune_ratio", "merge_lora", "merge_method",
+    ),
+    _EMBED: (
+        "added_tokens_overrides", "shrink_embeddings", "embeddings_skip_upcast", "fix_untrained_tokens",
+        "reinit_weights", "tokenizer_legacy", "fp32_norm_classes", "fp32_norms",
+    ),
+    _EVAL_NY: (
+        "do_causal_lm_eval", "eval_causal_lm_metrics", "do_bench_eval", "bench_dataset", "bench_split",
+        "metric_for_best_model", "greater_is_better", "load_best_model_at_end", "eval_sequence_len",
+    ),
+    "attention backends other than eager, sdpa, flex_attention and flash_attention_2/3 are not available; "
+    "use attn_implementation": (
+        "xformers_attention", "sage_attention", "flash_attn_d512", "sdpa_varlen", "fused_attn_kernel",
+        "large_head_attention", "gemma4_hybrid_attn_impl", "experts_implementation", "llama4_linearized_experts",
+        "scaling_softmax", "scaling_softmax_bias", "scaling_softmax_factor", "flex_attn_compile_kwargs",
+    ),
+    _NOT_YET: (
+        "evaluation_strategy", "tokenizer_use_mistral_common", "eot_tokens", "overrides_of_model_kwargs", "model_kwargs",
+        "noisy_embedding_alpha", "embedding_lr", "embedding_lr_scale", "lr_groups",
+        "lr_div_factor", "jagged_restart_steps", "jagged_restart_warmup_steps", "jagged_restart_anneal_steps",
+        "lisa_n_layers", "lisa_step_interval", "lisa_layers_attribute", "use_pose", "pose_split_on_token_ids",
+        "pose_max_context_len", "pose_num_chunks", "curriculum_sampling", "sample_packing_sequentially",
+        "batch_flattening", "pad_to_multiple_of", "min_sample_len", "dataset_exact_deduplication",
+        "dataset_keep_in_memory", "dataset_shard_num", "dataset_shard_idx", "num_dataset_shards_to_save",
+        "shuffle_before_merging_datasets", "skip_prepare_dataset", "preprocess_iterable",
+        "chat_template_kwargs", "tokenizer_save_jinja_files",
+        "accelerator_config", "auto_find_batch_size", "profiler_steps", "profiler_steps_start", "trainer_cls",
+        "use_eaft", "eaft_alpha", "eaft_k", "use_kernels", "torchdistx_path", "bfloat16", "float16", "float32",
+    ),
+}
+
+# Axolotl key → why lathe refuses it, and what to do instead.
+REFUSED: dict[str, str] = {key: reason for reason, keys in _GROUPS.items() for key in keys}
+REFUSED.update({
+    "kd_online_server": _KD_ONLINE,
+    "kd_online_server_base_url": _KD_ONLINE,
+    "kd_online_timeout": _KD_ONLINE,
+    "kd_online_topk": _KD_ONLINE,
+    "kd_temperature_min": "a minimum for an annealed KD temperature is not available in lathe-kd yet; set kd_temperature",
+    "batch_size": "Axolotl derives it; set micro_batch_size and gradient_accumulation_steps",
+    "rope_scaling": "set it under overrides_of_model_config (Axolotl also refuses it at top level)",
+    "streaming": "set streaming: true on each entry of datasets",
+})
+
+# Dataset-entry keys (``datasets[i].key``) of Axolotl that no core prompt strategy reads.
+DATASET_KEYS_IN_PLUGINS: dict[str, str] = {"logprobs_field": "kd", "temperature": "kd"}
+_DS_RL = "belongs to RL datasets (rl: dpo/kto/…), and the rl plugin is not available yet"
+DATASET_REFUSED: dict[str, str] = {
+    "field_chosen": _DS_RL,
+    "field_rejected": _DS_RL,
+    "step_separator": "stepwise_supervised datasets are not available yet",
+    "train_on_last_step_only": "stepwise_supervised datasets are not available yet",
+    "max_completion_length": "stepwise_supervised datasets are not available yet",
+    "length": "synthetic datasets are not available yet",
+    "max_input_id": "synthetic datasets are not available yet",
+    "min_input_id": "synthetic datasets are not available yet",
+    "seed": "synthetic datasets are not available yet",
+    "sequence_length": "synthetic datasets are not available yet",
+    "skip": _PRETRAINING,
+    "text_column": _PRETRAINING,
+    "conversation": "fastchat conversation names are not available; use chat_template",
+    "input_format": _NOT_YET,
+    "input_transform": _NOT_YET,
+    "preprocess_shards": _NOT_YET,
+    "field_thinking": _NOT_YET,
+    "field_tools": _NOT_YET,
+    "split_thinking": _NOT_YET,
+    "template_thinking_key": _NOT_YET,
+    "message_field_training": _NOT_YET,
+    "message_field_training_detail": _NOT_YET,
+    "train_on_eot": _NOT_YET,
+    "trust_remote_code": "a dataset's remote code is never run by lathe; convert the data to json/parquet",
+}
