@@ -50,13 +50,8 @@ def test_all_plugins_enabled_together_validate(tmp_path: Path) -> None:
     cfg = tmp_path / "cfg.yaml"
     off = "".join(f"{EXCLUSIVE_LOSS_OFF[n]}\n" for n in names if n in EXCLUSIVE_LOSS_OFF)
     cfg.write_text(
-        "base_model: m
-datasets:
-  - path: org/dataset
-    type: alpaca
-"
-        f"plugins: [{', '.join(names)}]
-{off}"
+        "base_model: m\ndatasets:\n  - path: org/dataset\n    type: alpaca\n"
+        f"plugins: [{', '.join(names)}]\n{off}"
     )
     result = lathe("config", "validate", str(cfg))
     assert result.returncode == 0, result.stderr
@@ -64,7 +59,7 @@ datasets:
 
 def test_two_exclusive_losses_are_refused_naming_both(tmp_path: Path) -> None:
     cfg = tmp_path / "cfg.yaml"
-    cfg.write_text("base_model: m\ndatasets:\n  - path: d.jsonl\n    type: alpaca\nplugins: [cut_cross_entropy, kd]\n")
+    cfg.write_text("base_model: m\ndatasets:\n  - path: org/dataset\n    type: alpaca\nplugins: [cut_cross_entropy, kd]\n")
     result = lathe("config", "validate", str(cfg))
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "'cut_cross_entropy' (cut_cross_entropy) and 'kd' (kd_trainer)" in result.stderr

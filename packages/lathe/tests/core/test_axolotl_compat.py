@@ -63,10 +63,11 @@ def test_a_key_without_status_fails(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_plugin_that_lands_is_a_one_line_flip(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert status_of("liger_rope").kind == "refused"  # type: ignore[union-attr]
-    assert "liger integration, which is not available" in status_of("liger_rope").detail  # type: ignore[union-attr]
-    monkeypatch.setitem(table.PLUGINS, "liger", True)
-    assert tuple(status_of("liger_rope")) == ("implemented", "liger")  # type: ignore[arg-type]
+    monkeypatch.setitem(table.PLUGINS, "rl", False)
+    assert status_of("rl_beta").kind == "refused"  # type: ignore[union-attr]
+    assert "rl integration, which is not available" in status_of("rl_beta").detail  # type: ignore[union-attr]
+    monkeypatch.setitem(table.PLUGINS, "rl", True)
+    assert tuple(status_of("rl_beta")) == ("implemented", "rl")  # type: ignore[arg-type]
 
 
 def test_compatibility_page_is_current() -> None:
@@ -154,11 +155,10 @@ def test_cross_field_errors_name_a_yaml_line(tmp_path: Path) -> None:
 
 
 def test_a_plugin_that_is_not_installed_hides_nothing_else(tmp_path: Path) -> None:
-    text = _load(tmp_path, "plugins: [liger, not_a_plugin]\nliger_rope: true\nlora_r: zero\n")
-    assert 'plugins (line 5): plugin "liger" named in `plugins` is not installed; install it with: pip install lathe-liger' in text
-    assert 'plugin "not_a_plugin"' in text
-    assert "liger_rope (line 6): not available in lathe: belongs to the liger integration" in text
-    assert "lora_r (line 7): given 'zero'" in text
+    text = _load(tmp_path, "plugins: [not_a_plugin]\nlora_r: zero\nrl: dpo\nfsdp_version: 2\n")
+    assert 'plugins (line 5): plugin "not_a_plugin" named in `plugins` is not installed' in text
+    assert "lora_r (line 6): given 'zero'" in text
+    assert "rl (line 7): " in text and "fsdp_version (line 8): not available in lathe: multi-GPU" in text
 
 
 # Fields read inside config/ only, where a validator turns them into another field.

@@ -57,11 +57,11 @@ def test_bad_config_exits_2_without_traceback(tmp_path: Path, extra: str, expect
 
 def test_validate_reports_every_problem_preprocess_would_find(tmp_path: Path) -> None:
     extra = (
-        "plugins: [liger]\nliger_rope: true\nchat_template: not_a_template\nfsdp_version: 2\n"
+        "plugins: [not_a_plugin]\nrl_beta: 0.1\nchat_template: not_a_template\nfsdp_version: 2\n"
         "test_datasets:\n"
         "  - path: ./missing.jsonl\n    type: chat_template\n    field_messages: conversations\n"
         "    field_thinking: reasoning\n    chat_template: qwen3\n"
-        "  - path: org/hub-dataset\n    type: alpaca:chat\n"
+        "  - path: org/hub-dataset\n    type: pygmalion\n"
         "  - path: org/other\n    type: alpaca\n    field_instrction: q\n"
         "  - path: org/third\n    type: chat_templte\n"
         "val_set_size: 0\ngradient_checkpointing: maybe\n"
@@ -70,13 +70,13 @@ def test_validate_reports_every_problem_preprocess_would_find(tmp_path: Path) ->
     assert result.returncode == 2 and "Traceback" not in result.stderr
     err = result.stderr
     expected = [
-        'plugins (line 5): plugin "liger" named in `plugins` is not installed; install it with: pip install lathe-liger',
-        "liger_rope (line 6): not available in lathe: belongs to the liger integration",
+        'plugins (line 5): plugin "not_a_plugin" named in `plugins` is not installed',
+        "rl_beta (line 6): not available in lathe: belongs to the rl integration",
         "fsdp_version (line 8): not available in lathe: multi-GPU training",
         "test_datasets[0].field_thinking (line 13): not available in lathe",
         "chat_template (line 7): given 'not_a_template': unknown template 'not_a_template'",
         "test_datasets[0].path (line 10): no such file or folder: ./missing.jsonl",
-        "test_datasets[1].type (line 16): 'alpaca:chat' is an Axolotl dataset type lathe does not provide yet",
+        "test_datasets[1].type (line 16): 'pygmalion' is an Axolotl dataset type lathe does not provide yet",
         "test_datasets[2].field_instrction (line 19): unknown key for this dataset type; did you mean 'field_instruction'?",
         "test_datasets[3].type (line 21): unknown prompt strategy 'chat_templte'; did you mean 'chat_template'?",
         "gradient_checkpointing (line 23): given 'maybe': expected a valid boolean or 'offload'",

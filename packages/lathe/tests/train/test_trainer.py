@@ -68,7 +68,7 @@ def test_loss_and_gradients_equal_for_equal_effective_batch(cfg_of) -> None:  # 
     results = []
     for mbs, accum in ((4, 1), (1, 4), (2, 2)):
         recorder = GradRecorder()
-        cfg = cfg_of(micro_batch_size=mbs, gradient_accumulation_steps=accum, max_steps=1, max_grad_norm=None)
+        cfg = cfg_of(micro_batch_size=mbs, gradient_accumulation_steps=accum, max_steps=1, max_grad_norm=0)
         trainer = _trainer(cfg, rows, lathe_callbacks=lambda cfg, r=recorder: [r])
         trainer.train()
         loss = [h["loss"] for h in trainer.state.log_history if "loss" in h][0]

@@ -60,7 +60,7 @@ class TrainingSection(ConfigModel):
     lr_groups: list[LrGroup] | None = Field(None, description="Named groups of modules with their own learning rate.")
     loraplus_lr_ratio: float | None = Field(None, gt=0, description="LoRA+: LoRA B matrices learn this many times faster (PEFT).")
     loraplus_lr_embedding: float | None = Field(None, gt=0, description="LoRA+: learning rate of embedding LoRA parameters (default 1e-6).")
-    max_grad_norm: float | None = Field(1.0, ge=0)
+    max_grad_norm: float | None = Field(1.0, ge=0, description="Clip gradients to this norm; 0 turns clipping off (null is unset: 1.0).")
     adam_beta1: float | None = Field(None, gt=0, lt=1)
     adam_beta2: float | None = Field(None, gt=0, lt=1)
     adam_epsilon: float | None = Field(None, gt=0)

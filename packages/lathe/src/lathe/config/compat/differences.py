@@ -31,6 +31,11 @@ DIFFERENCES: list[Difference] = [
         "loading a model must not run code the user did not ask to run",
     ),
     Difference(
+        "`key:` with no value (null)", "the field is None (for bf16: off)",
+        "unset: lathe's default applies (bf16: auto, max_grad_norm: 1.0, lora_r: 8)",
+        "one rule for every key; write bf16: false or max_grad_norm: 0 to turn those off",
+    ),
+    Difference(
         "`key: false` on an unavailable feature", "the feature stays off", "accepted: it asks for nothing",
         "switching a feature off is honoured by not having it; any other value of the key is refused",
     ),

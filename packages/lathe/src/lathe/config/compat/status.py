@@ -141,6 +141,11 @@ def table_problems() -> list[str]:
     for key, target in table.ALIASES.items():
         if target not in core_fields():
             problems.append(f"ALIASES maps {key!r} to {target!r}, which is not a core config field")
+    from lathe.data.strategies import COMMON_KEYS, core_strategies
+
+    read_by_core = set(COMMON_KEYS).union(*(set(c.keys) | set(c.renamed) for c in core_strategies().values()))
+    for key in sorted(read_by_core & (set(table.DATASET_REFUSED) | set(table.DATASET_KEYS_IN_PLUGINS))):
+        problems.append(f"dataset key {key!r} is read by a core prompt strategy now: delete its entry ({TABLE_FILE})")
     for key in axolotl_keys()["dataset_keys"]:
         if dataset_key_status(key) is None:
             problems.append(f"dataset key {key!r} has no status: give it one in {TABLE_FILE} (DATASET_REFUSED)")

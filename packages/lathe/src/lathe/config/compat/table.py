@@ -27,10 +27,10 @@ PLUGINS: dict[str, bool] = {
     "spectrum": True,
     "densemixer": True,
     "diffusion": True,
-    "liger": False,
-    "cut_cross_entropy": False,
+    "liger": True,
+    "cut_cross_entropy": True,
     "swanlab": False,
-    "lm_eval": False,
+    "lm_eval": True,
     "llmcompressor": True,
     "rl": False,
 }
@@ -144,7 +144,7 @@ _QUANT = "this quantization path is not available yet; use load_in_4bit / load_i
 _QGALORE = "the q_galore_adamw8bit optimizer is not available (see docs/training.md#optimizers)"
 _DION = "the dion optimizer is not available (see docs/training.md#optimizers)"
 _GENERATION = "sample generation during training is not available yet; use `lathe inference` on a checkpoint"
-_PRETRAINING = "belongs with pretraining_dataset (streamed pretraining), which is not available yet"
+_PRETRAINING = "this option of Axolotl's pretraining_dataset is not available in lathe yet"
 _MEMORY = "this memory-saving path is not available yet; use gradient_checkpointing or activation_offloading"
 _LORA_KERNELS = "Axolotl's fused LoRA kernels are not available yet; LoRA trains with PEFT's modules (same result)"
 _PEFT_NY = "this PEFT option is not available in lathe yet"
@@ -192,8 +192,8 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "generation_temperature", "generation_top_k", "generation_top_p", "num_generation_samples",
     ),
     _PRETRAINING: (
-        "pretraining_dataset", "pretrain_multipack_attn", "pretrain_multipack_buffer_size",
-        "streaming_multipack_buffer_size", "pretraining_sample_concatenation",
+        "pretrain_multipack_attn", "pretrain_multipack_buffer_size",
+        "streaming_multipack_buffer_size",
     ),
     _MEMORY: (
         "layer_offloading", "selective_checkpointing", "dynamic_checkpoint", "tiled_mlp", "tiled_mlp_num_shards",
@@ -202,9 +202,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     ),
     _LORA_KERNELS: ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel"),
     _PEFT_NY: (
-        "peft", "peft_autocast_adapter_dtype", "peft_ensure_weight_tying", "peft_init_lora_weights",
-        "peft_layer_replication", "peft_layers_pattern", "peft_trainable_token_indices", "lora_alpha_pattern",
-        "lora_rank_pattern", "lora_target_parameters", "loraplus_lr_embedding", "loraplus_lr_ratio", "relora",
+        "peft", "relora",
         "relora_cpu_offload", "relora_prune_method", "relora_prune_ratio", "merge_lora", "merge_method",
     ),
     _EMBED: (
@@ -213,7 +211,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     ),
     _EVAL_NY: (
         "do_causal_lm_eval", "eval_causal_lm_metrics", "do_bench_eval", "bench_dataset", "bench_split",
-        "metric_for_best_model", "greater_is_better", "load_best_model_at_end", "eval_sequence_len",
+        "eval_sequence_len",
     ),
     "attention backends other than eager, sdpa, flex_attention and flash_attention_2/3 are not available; "
     "use attn_implementation": (
@@ -222,12 +220,12 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "scaling_softmax", "scaling_softmax_bias", "scaling_softmax_factor", "flex_attn_compile_kwargs",
     ),
     _NOT_YET: (
-        "evaluation_strategy", "tokenizer_use_mistral_common", "eot_tokens", "overrides_of_model_kwargs", "model_kwargs",
-        "noisy_embedding_alpha", "embedding_lr", "embedding_lr_scale", "lr_groups",
+        "evaluation_strategy", "tokenizer_use_mistral_common", "overrides_of_model_kwargs", "model_kwargs",
+        "noisy_embedding_alpha",
         "lr_div_factor", "jagged_restart_steps", "jagged_restart_warmup_steps", "jagged_restart_anneal_steps",
         "lisa_n_layers", "lisa_step_interval", "lisa_layers_attribute", "use_pose", "pose_split_on_token_ids",
         "pose_max_context_len", "pose_num_chunks", "curriculum_sampling", "sample_packing_sequentially",
-        "batch_flattening", "pad_to_multiple_of", "min_sample_len", "dataset_exact_deduplication",
+        "batch_flattening", "pad_to_multiple_of", "dataset_exact_deduplication",
         "dataset_keep_in_memory", "dataset_shard_num", "dataset_shard_idx", "num_dataset_shards_to_save",
         "shuffle_before_merging_datasets", "skip_prepare_dataset", "preprocess_iterable",
         "chat_template_kwargs", "tokenizer_save_jinja_files",
@@ -265,16 +263,12 @@ DATASET_REFUSED: dict[str, str] = {
     "sequence_length": "synthetic datasets are not available yet",
     "skip": _PRETRAINING,
     "text_column": _PRETRAINING,
-    "conversation": "fastchat conversation names are not available; use chat_template",
     "input_format": _NOT_YET,
     "input_transform": _NOT_YET,
     "preprocess_shards": _NOT_YET,
     "field_thinking": _NOT_YET,
-    "field_tools": _NOT_YET,
     "split_thinking": _NOT_YET,
     "template_thinking_key": _NOT_YET,
-    "message_field_training": _NOT_YET,
     "message_field_training_detail": _NOT_YET,
-    "train_on_eot": _NOT_YET,
     "trust_remote_code": "a dataset's remote code is never run by lathe; convert the data to json/parquet",
 }
