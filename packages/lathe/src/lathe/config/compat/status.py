@@ -104,10 +104,12 @@ def status_of(key: str) -> Status | None:
 
 def dataset_key_status(key: str) -> Status | None:
     """The status of a key of a ``datasets`` entry."""
+    from lathe.config.data import PretrainingDatasetConfig
     from lathe.data.strategies import COMMON_KEYS, core_strategies
 
     strategies = core_strategies().values()
-    if key in COMMON_KEYS or any(key in cls.keys for cls in strategies):
+    core_keys = {*COMMON_KEYS, *PretrainingDatasetConfig.model_fields}
+    if key in core_keys or any(key in cls.keys for cls in strategies):
         return Status("implemented", "core")
     for cls in strategies:
         if key in cls.renamed:
@@ -141,9 +143,10 @@ def table_problems() -> list[str]:
     for key, target in table.ALIASES.items():
         if target not in core_fields():
             problems.append(f"ALIASES maps {key!r} to {target!r}, which is not a core config field")
+    from lathe.config.data import PretrainingDatasetConfig
     from lathe.data.strategies import COMMON_KEYS, core_strategies
 
-    read_by_core = set(COMMON_KEYS).union(*(set(c.keys) | set(c.renamed) for c in core_strategies().values()))
+    read_by_core = {*COMMON_KEYS, *PretrainingDatasetConfig.model_fields}.union(*(set(c.keys) | set(c.renamed) for c in core_strategies().values()))
     for key in sorted(read_by_core & (set(table.DATASET_REFUSED) | set(table.DATASET_KEYS_IN_PLUGINS))):
         problems.append(f"dataset key {key!r} is read by a core prompt strategy now: delete its entry ({TABLE_FILE})")
     for key in axolotl_keys()["dataset_keys"]:

@@ -261,8 +261,6 @@ DATASET_REFUSED: dict[str, str] = {
     "min_input_id": "synthetic datasets are not available yet",
     "seed": "synthetic datasets are not available yet",
     "sequence_length": "synthetic datasets are not available yet",
-    "skip": _PRETRAINING,
-    "text_column": _PRETRAINING,
     "input_format": _NOT_YET,
     "input_transform": _NOT_YET,
     "preprocess_shards": _NOT_YET,
