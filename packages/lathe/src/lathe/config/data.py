@@ -88,6 +88,7 @@ class DataSection(ConfigModel):
     dataset_prepared_path: str | None = Field(None, description="Folder of the prepared-dataset cache; default ./last_run_prepared.")
     dataset_processes: int | None = Field(None, ge=1, description="Tokenizing processes; default the CPU count (small datasets use one).")
     shuffle_merged_datasets: bool = data_field(True)
+    dataset_exact_deduplication: bool = data_field(False, description="Drop tokenized rows identical to an earlier one (per split, before the eval split).")
     chat_template: str | None = data_field(description="tokenizer_default, jinja, or a built-in named for the model family and version (docs/data.md lists them and Axolotl's names).")
     chat_template_jinja: str | None = data_field()
     default_system_message: str | None = data_field()

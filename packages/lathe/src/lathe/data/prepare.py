@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lathe.data.cache import cache_key, cached, file_digest, prepared_root
+from lathe.data.dedup import REASON as DEDUP_REASON
+from lathe.data.dedup import drop_exact_duplicates
 from lathe.data.packing import (
     balance_bins,
     bin_order,
@@ -90,6 +92,10 @@ def _tokenize_all(cfg: Config, plan: Plan, key: str, report: PrepReport) -> data
     if not parts:
         return None
     merged = datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+    if cfg.dataset_exact_deduplication:
+        merged, repeats = drop_exact_duplicates(merged)
+        if repeats:
+            report.dropped[DEDUP_REASON] = report.dropped.get(DEDUP_REASON, 0) + repeats
     if cfg.shuffle_merged_datasets and len(parts) > 1:
         merged = merged.shuffle(seed=cfg.seed).flatten_indices()
     return merged
