@@ -32,6 +32,7 @@ CHANGED: dict[str, Any] = {
     "test_datasets": [{"path": "t.jsonl", "type": "alpaca"}],
     "val_set_size": 0.1,
     "shuffle_merged_datasets": False,
+    "dataset_exact_deduplication": True,
     "chat_template": "llama3",
     "chat_template_jinja": "{{ messages }}",
     "default_system_message": "Be brief.",
