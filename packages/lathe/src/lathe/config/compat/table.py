@@ -76,6 +76,7 @@ CORE_KEYS_IN_PLUGINS: dict[str, str] = dict.fromkeys(_RL_KEYS, "rl")
 ALIASES: dict[str, str] = {
     "model_revision": "revision_of_model",
     "model_config": "overrides_of_model_config",
+    "model_kwargs": "overrides_of_model_kwargs",
     "type_of_model": "model_type",
     "dataset_num_proc": "dataset_processes",
     # older Axolotl spellings, no longer in its schema
@@ -220,16 +221,16 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "scaling_softmax", "scaling_softmax_bias", "scaling_softmax_factor", "flex_attn_compile_kwargs",
     ),
     _NOT_YET: (
-        "evaluation_strategy", "tokenizer_use_mistral_common", "overrides_of_model_kwargs", "model_kwargs",
+        "evaluation_strategy", "tokenizer_use_mistral_common",
         "noisy_embedding_alpha",
         "lr_div_factor", "jagged_restart_steps", "jagged_restart_warmup_steps", "jagged_restart_anneal_steps",
         "lisa_n_layers", "lisa_step_interval", "lisa_layers_attribute", "use_pose", "pose_split_on_token_ids",
-        "pose_max_context_len", "pose_num_chunks", "curriculum_sampling", "sample_packing_sequentially",
+        "pose_max_context_len", "pose_num_chunks", "sample_packing_sequentially",
         "batch_flattening", "pad_to_multiple_of", "dataset_exact_deduplication",
         "dataset_keep_in_memory", "dataset_shard_num", "dataset_shard_idx", "num_dataset_shards_to_save",
         "shuffle_before_merging_datasets", "skip_prepare_dataset", "preprocess_iterable",
         "chat_template_kwargs", "tokenizer_save_jinja_files",
-        "accelerator_config", "auto_find_batch_size", "profiler_steps", "profiler_steps_start", "trainer_cls",
+        "accelerator_config", "profiler_steps", "profiler_steps_start", "trainer_cls",
         "use_eaft", "eaft_alpha", "eaft_k", "use_kernels", "torchdistx_path", "bfloat16", "float16", "float32",
     ),
 }
