@@ -226,7 +226,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "lr_div_factor", "jagged_restart_steps", "jagged_restart_warmup_steps", "jagged_restart_anneal_steps",
         "lisa_n_layers", "lisa_step_interval", "lisa_layers_attribute", "use_pose", "pose_split_on_token_ids",
         "pose_max_context_len", "pose_num_chunks", "sample_packing_sequentially",
-        "batch_flattening", "pad_to_multiple_of", "dataset_exact_deduplication",
+        "batch_flattening", "pad_to_multiple_of",
         "dataset_keep_in_memory", "dataset_shard_num", "dataset_shard_idx", "num_dataset_shards_to_save",
         "shuffle_before_merging_datasets", "skip_prepare_dataset", "preprocess_iterable",
         "chat_template_kwargs", "tokenizer_save_jinja_files",
