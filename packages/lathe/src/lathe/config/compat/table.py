@@ -29,7 +29,7 @@ PLUGINS: dict[str, bool] = {
     "diffusion": True,
     "liger": True,
     "cut_cross_entropy": True,
-    "swanlab": False,
+    "swanlab": True,
     "lm_eval": True,
     "llmcompressor": True,
     "rl": False,
