@@ -14,6 +14,7 @@ class Difference(NamedTuple):
     axolotl: str
     lathe: str
     why: str
+    restore: str = "—"  # the config that gives Axolotl's behaviour back ("—": none needed or possible)
 
 
 DIFFERENCES: list[Difference] = [
@@ -38,5 +39,47 @@ DIFFERENCES: list[Difference] = [
     Difference(
         "`key: false` on an unavailable feature", "the feature stays off", "accepted: it asks for nothing",
         "switching a feature off is honoured by not having it; any other value of the key is refused",
+    ),
+    Difference(
+        "`eot_tokens` unset (chat_template)",
+        "EOS alone is the end-of-turn token: with a template whose turns end with another special token "
+        "(`<\\|im_end\\|>` on a tokenizer whose EOS is `<\\|endoftext\\|>`) no turn end is trained",
+        "EOS and the template's own turn-end special token, trained per `train_on_eot` (default `train_on_eos`)",
+        "a model that never learns to close its turn runs on at inference",
+        "`eot_tokens: [<the tokenizer's EOS token>]`",
+    ),
+    Difference(
+        "`default_system_message`",
+        "changes no token (it only rewrites a sentence the `chatml` template does not contain)",
+        "the first turn of a conversation without a system turn, placed by each template (docs/data.md)",
+        "a key the user sets must have an effect", "leave it unset",
+    ),
+    Difference(
+        "rows with no trained token", "kept unless `sample_packing`", "dropped and counted",
+        "they add no loss, only steps", "— (no token is trained either way)",
+    ),
+    Difference(
+        "`pretraining_dataset`",
+        "streamed while training; `max_steps` required; only the first of several entries read",
+        "read whole into the prepared cache; several entries refused",
+        "the same rows, with epochs, resume and `val_set_size`",
+    ),
+    Difference(
+        "`pretraining_dataset` packed bins",
+        "one row of `micro_batch_size` x `sequence_len` tokens, random bins",
+        "`micro_batch_size` rows of `sequence_len` tokens, deterministic bins",
+        "the same windows per step, reproducible",
+    ),
+    Difference(
+        "`pretraining_dataset` packed, long documents",
+        "with its pinned tokenizers 0.23.1, only the first two windows of a document",
+        "every window (cut by lathe, whatever the tokenizers version)",
+        "no document is cut short; Axolotl's own code gives the same windows with tokenizers 0.23.3",
+    ),
+    Difference(
+        "`pretraining_sample_concatenation: true`",
+        "the pad token after each document's EOS is not attended; rows restart every 10,000 documents",
+        "the pad is attended (never trained); rows restart every 1,000 documents",
+        "lathe's unpacked rows carry no attention mask; its tokenizing batch is 1,000 rows",
     ),
 ]

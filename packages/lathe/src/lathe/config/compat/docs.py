@@ -113,8 +113,9 @@ def render() -> str:
     ]
     for name, rows in values.items():
         lines.append(f"- `{name}` values ({len(rows)}): {_counts([s for _, s in rows])}")
-    lines += ["", "## Deliberate differences", "", "| key | Axolotl | lathe | why |", "|---|---|---|---|"]
-    lines += [f"| {d.key} | {d.axolotl} | {d.lathe} | {d.why} |" for d in DIFFERENCES]
+    lines += ["", "## Deliberate differences", "",
+              "| key | Axolotl | lathe | why | Axolotl's behaviour with |", "|---|---|---|---|---|"]
+    lines += [f"| {d.key} | {d.axolotl} | {d.lathe} | {d.why} | {d.restore} |" for d in DIFFERENCES]
     lines += ["", "## Top-level keys", "", "| key | status | detail | Axolotl integration |", "|---|---|---|---|"]
     for key in keys:
         status = top[key]
