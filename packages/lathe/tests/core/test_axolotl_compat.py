@@ -161,6 +161,14 @@ def test_a_plugin_that_is_not_installed_hides_nothing_else(tmp_path: Path) -> No
     assert "rl (line 7): " in text and "fsdp_version (line 8): not available in lathe: multi-GPU" in text
 
 
+def test_keys_of_an_available_plugin_that_is_not_installed_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(table.PLUGINS, "rl", True)  # as if lathe-rl existed but is not installed here
+    text = _load(tmp_path, "rl: dpo\nlora_r: 0\n")
+    assert ("rl (line 5): this key belongs to plugin 'rl', which is not installed; "
+            "pip install lathe-rl and add it to `plugins:`") in text
+    assert "lora_r (line 6)" in text
+
+
 # Fields read inside config/ only, where a validator turns them into another field.
 READ_IN_CONFIG: dict[str, str] = {
     "flash_attention": "CoreConfig._attention_switches → attn_implementation",
