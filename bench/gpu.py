@@ -245,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [c for c in chosen if c not in CHECKS]
     if unknown:
         parser.error(f"unknown check {unknown[0]!r}; choose from {', '.join(CHECKS)}")
+    if not a.smoke and not torch.cuda.is_available():
+        print("bench/gpu.py: no CUDA GPU here; nothing measured (--smoke runs the checks on tiny shapes)")
+        return 0
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     env = environment()
