@@ -50,6 +50,7 @@ CHANGED: dict[str, Any] = {
     "min_sample_len": 3,
     "eot_tokens": ["<|im_end|>"],
     "pretraining_sample_concatenation": True,
+    "streaming_multipack_buffer_size": 64,
     "pretraining_dataset": [{"path": "c4.jsonl"}],
 }
 

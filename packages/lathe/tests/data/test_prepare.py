@@ -201,15 +201,28 @@ def test_parallel_tokenizing_with_a_plugin_config(make_cfg: Any, tok: Any, tmp_p
 @pytest.mark.parametrize("kind", ["pretrain", "completion"])
 def test_streaming_gives_the_same_rows(make_cfg: Any, tok: Any, tmp_path: Path, kind: str) -> None:
     """`streaming: true` reads and tokenizes as rows arrive, in batches; the result is the same."""
-    import lathe.data.tokenize as tokenize_mod
+    from lathe.data.strategies import ROWS_PER_BATCH
 
     rows = text_rows(2500)
-    rows[7] = {"text": "blue " * 200}  # dropped by completion (too long), chunked by pretrain
+    rows[7] = {"text": "blue " * 200}  # several rows for completion and pretrain
     path = write_jsonl(rows, tmp_path / "t.jsonl")
-    plain = prep(make_cfg, tok, [{"path": str(path), "type": kind}], sequence_len=64)
+    batch = {"streaming_multipack_buffer_size": 1000, "pretraining_sample_concatenation": True}
+    plain = prep(make_cfg, tok, [{"path": str(path), "type": kind}], sequence_len=64, **batch)
     streamed = prep(make_cfg, tok, [{"path": str(path), "type": kind, "streaming": True}], sequence_len=64,
-                    dataset_prepared_path=str(tmp_path / "streamed"))
+                    dataset_prepared_path=str(tmp_path / "streamed"), **batch)
     assert streamed.train["input_ids"] == plain.train["input_ids"]
     assert streamed.report.rows_in == plain.report.rows_in == 2500
     assert streamed.report.dropped == plain.report.dropped
-    assert tokenize_mod.STREAM_BATCH < 2500, "the stream must span several batches"
+    assert ROWS_PER_BATCH < 2500, "the stream must span several batches"
+
+
+def test_concatenated_pretraining_rows_restart_every_buffer_of_documents(make_cfg: Any, tok: Any,
+                                                                         tmp_path: Path) -> None:
+    path = write_jsonl([{"text": "red cat"}] * 10, tmp_path / "t.jsonl")
+    entry = [{"path": str(path), "type": "pretrain"}]
+    # each document is 2 tokens + EOS + pad: four fit a 16-token row
+    whole = prep(make_cfg, tok, entry, sequence_len=16, pretraining_sample_concatenation=True)
+    assert len(whole.train) == 3
+    split = prep(make_cfg, tok, entry, sequence_len=16, pretraining_sample_concatenation=True,
+                 streaming_multipack_buffer_size=5, dataset_prepared_path=str(tmp_path / "p2"))
+    assert len(split.train) == 4  # 5 + 5 documents: 4 + 1 and 4 + 1

@@ -84,6 +84,7 @@ class DataSection(ConfigModel):
     test_datasets: list[DatasetConfig] | None = data_field()
     pretraining_dataset: list[PretrainingDatasetConfig] | None = data_field(description="A pretraining source read as a stream of documents (instead of datasets); a path string or one entry.")
     pretraining_sample_concatenation: bool | None = data_field(description="Unpacked pretraining: lay documents one after another into sequence_len rows (else one row per document).")
+    streaming_multipack_buffer_size: int | None = data_field(None, ge=1, description="Pretraining documents tokenized together (default 10000); concatenated rows never span two such batches.")
     val_set_size: float = data_field(0.0, ge=0, description="Fraction (<1) or number of rows held out for eval.")
     dataset_prepared_path: str | None = Field(None, description="Folder of the prepared-dataset cache; default ./last_run_prepared.")
     dataset_processes: int | None = Field(None, ge=1, description="Tokenizing processes; default the CPU count (small datasets use one).")

@@ -79,13 +79,12 @@ def _tokenize_batch(
 
 
 READ = "_read"
-STREAM_BATCH = 1000
 
 
 def _streamed_rows(stream: datasets.IterableDataset, strategy: PromptStrategy, where: str):  # type: ignore[no-untyped-def]
     """Tokenized rows of a stream, a batch at a time; ``_read`` counts the source rows behind them."""
     start = 0
-    for batch in stream.iter(batch_size=STREAM_BATCH):
+    for batch in stream.iter(batch_size=strategy.rows_per_batch()):
         n = len(next(iter(batch.values()))) if batch else 0
         out = _tokenize_batch(batch, list(range(start, start + n)), strategy=strategy, where=where)
         names = list(out)
@@ -131,7 +130,7 @@ def tokenize_dataset(
         tokenized = ds.map(
             _tokenize_batch,
             batched=True,
-            batch_size=1000,
+            batch_size=strategy.rows_per_batch(),
             with_indices=True,
             remove_columns=ds.column_names,
             num_proc=workers if (workers := min(num_proc or 1, len(ds) // ROWS_PER_WORKER)) > 1 else None,

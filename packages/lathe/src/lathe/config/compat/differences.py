@@ -78,8 +78,8 @@ DIFFERENCES: list[Difference] = [
     ),
     Difference(
         "`pretraining_sample_concatenation: true`",
-        "the pad token after each document's EOS is not attended; rows restart every 10,000 documents",
-        "the pad is attended (never trained); rows restart every 1,000 documents",
-        "lathe's unpacked rows carry no attention mask; its tokenizing batch is 1,000 rows",
+        "the pad token after each document's EOS is not attended (attention mask 0)",
+        "the pad is attended by the documents after it in the row (it is never trained)",
+        "lathe's unpacked rows carry no attention mask; padding is otherwise only at the end",
     ),
 ]

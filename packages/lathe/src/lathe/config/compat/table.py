@@ -79,6 +79,7 @@ ALIASES: dict[str, str] = {
     "model_kwargs": "overrides_of_model_kwargs",
     "type_of_model": "model_type",
     "dataset_num_proc": "dataset_processes",
+    "pretrain_multipack_buffer_size": "streaming_multipack_buffer_size",
     # older Axolotl spellings, no longer in its schema
     "eval_strategy_steps": "eval_steps",
     "lora_target_linear_modules": "lora_target_linear",
@@ -99,6 +100,9 @@ _PACKING_TUNING = "a tuning knob of Axolotl's packer; lathe's packer needs none"
 _FUSED = "a fused-kernel speed option with the same result; lathe's default kernels compute the same"
 NO_OPS: dict[str, NoOp] = {
     "strict": NoOp("Axolotl's strict mode; lathe always refuses unknown keys"),
+    "pretrain_multipack_attn": NoOp(
+        "packed pretraining windows never attend each other in lathe (true); attending across them is not "
+        "available", only=(True,)),
     "debug": NoOp("use `lathe preprocess --debug` to see the masks"),
     "local_rank": NoOp("set by the launcher, not the config"),
     "is_preprocess": NoOp("set by Axolotl's preprocess command; `lathe preprocess` exists"),
@@ -145,7 +149,6 @@ _QUANT = "this quantization path is not available yet; use load_in_4bit / load_i
 _QGALORE = "the q_galore_adamw8bit optimizer is not available (see docs/training.md#optimizers)"
 _DION = "the dion optimizer is not available (see docs/training.md#optimizers)"
 _GENERATION = "sample generation during training is not available yet; use `lathe inference` on a checkpoint"
-_PRETRAINING = "this option of Axolotl's pretraining_dataset is not available in lathe yet"
 _MEMORY = "this memory-saving path is not available yet; use gradient_checkpointing or activation_offloading"
 _LORA_KERNELS = "Axolotl's fused LoRA kernels are not available yet; LoRA trains with PEFT's modules (same result)"
 _PEFT_NY = "this PEFT option is not available in lathe yet"
@@ -191,10 +194,6 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     _GENERATION: (
         "generate_samples", "generation_do_sample", "generation_max_new_tokens", "generation_prompt_ratio",
         "generation_temperature", "generation_top_k", "generation_top_p", "num_generation_samples",
-    ),
-    _PRETRAINING: (
-        "pretrain_multipack_attn", "pretrain_multipack_buffer_size",
-        "streaming_multipack_buffer_size",
     ),
     _MEMORY: (
         "layer_offloading", "selective_checkpointing", "dynamic_checkpoint", "tiled_mlp", "tiled_mlp_num_shards",

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from lathe.plugins import Plugins
 
 IGNORE = -100
+ROWS_PER_BATCH = 1000
 Example = dict[str, list[int]]
 """A tokenized row: ``input_ids`` and ``labels`` of equal length (``labels`` -100 where not trained).
 
@@ -114,6 +115,10 @@ class PromptStrategy:
     def encode(self, text: str, *, first: bool) -> list[int]:
         """Token ids of ``text``; the tokenizer's BOS etc. only for the first piece of a row."""
         return list(self.tokenizer(text, add_special_tokens=first)["input_ids"])
+
+    def rows_per_batch(self) -> int:
+        """Rows tokenized together (a batched strategy's rows never combine across batches)."""
+        return ROWS_PER_BATCH
 
     def tokenize(self, row: dict[str, Any]) -> Example:
         raise NotImplementedError

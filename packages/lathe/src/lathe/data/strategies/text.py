@@ -7,6 +7,8 @@ from typing import Any, ClassVar
 from lathe.data.strategies import IGNORE, Example, PromptStrategy
 from lathe.errors import LatheError
 
+PRETRAIN_BATCH = 10_000
+"""Documents tokenized together for pretraining: concatenated rows never span two such batches."""
 COMPLETION_WINDOWS = 64
 """A completion text is read up to this many ``sequence_len`` chunks (as Axolotl); the rest is cut."""
 PRETRAIN_MAX_STRIDE = 256
@@ -70,12 +72,17 @@ class PretrainStrategy(PromptStrategy):
     - unpacked, ``pretraining_sample_concatenation: true``: documents cut at ``sequence_len - 2``
       tokens, each followed by EOS (trained) and a pad token (not trained), are laid one after
       another into rows of exactly ``sequence_len`` (a document that does not fit starts a new
-      row; the rest of the row is padding, not trained).
+      row; the rest of the row is padding, not trained). Rows restart every
+      ``streaming_multipack_buffer_size`` documents (default 10,000), as Axolotl's stream batches.
     - unpacked otherwise: one row per document, cut at ``sequence_len - 2`` tokens, no EOS.
     """
 
     keys: ClassVar[dict[str, Any]] = {"field": "text"}
     batched: ClassVar[bool] = True
+
+    def rows_per_batch(self) -> int:
+        """``streaming_multipack_buffer_size`` documents (default 10,000, as Axolotl's stream batches)."""
+        return self.cfg.streaming_multipack_buffer_size or PRETRAIN_BATCH
 
     def tokenize_batch(self, rows: list[dict[str, Any]]) -> list[Example]:
         texts = [str(self.field(row, self.options["field"])) for row in rows]
