@@ -21,6 +21,8 @@ class GrokfastEMA:
                 continue
             grad = param.grad
             avg = self.ema.get(name)
+            if avg is not None and avg.device != grad.device:  # restored from a checkpoint on the CPU
+                avg = self.ema[name] = avg.to(grad.device)
             if avg is None:
                 avg = self.ema[name] = grad.detach().clone()
             else:
@@ -35,3 +37,11 @@ class GrokfastCallback(TrainerCallback):
     def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
         if model is not None:
             self.filter.apply(model)
+
+    def checkpoint_state(self) -> dict[str, torch.Tensor]:
+        """The EMA, saved with each checkpoint (lathe's plugin-state contract) so a resumed run
+        continues it instead of restarting it from the next gradient."""
+        return {name: avg.detach().cpu() for name, avg in self.filter.ema.items()}
+
+    def load_checkpoint_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.filter.ema = dict(state)

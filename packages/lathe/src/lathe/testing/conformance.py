@@ -7,8 +7,9 @@
 
 Each test checks one promise of DESIGN.md: the plugin is installed and discovered, its
 hooks are all known to the contract, its documented keys validate when enabled and are
-refused (with a hint) when not, ``lathe plugins`` lists it, and a short training with it
-enabled leaves no library code patched.
+refused (with a hint) when not, ``lathe plugins`` lists it, a short training with it
+enabled leaves no library code patched, and a run killed with SIGKILL and resumed ends
+exactly where an uninterrupted one does (the plugin's state is checkpointed).
 """
 
 from __future__ import annotations
@@ -183,6 +184,16 @@ class PluginConformance:
         run_training(cfg)
         changed = patches_left(before, before_modules)
         assert not changed, f"library code still patched after the run: {changed[:5]}"
+
+    def test_resume_after_sigkill_equals_uninterrupted(self, tmp_path: Path) -> None:
+        """Any state the plugin keeps (an EMA, a schedule, a counter, an RNG) survives a kill:
+        the plugin saves it through lathe's plugin-state contract (docs/plugins.md)."""
+        from lathe.testing.resume import check_resume_equals_uninterrupted
+        from lathe.testing.run import base_config
+
+        cfg = {**base_config(tmp_path, arch=self.arch), **self._snippet(), **self.train_overrides}
+        cfg["plugins"] = sorted({*cfg.get("plugins", []), self.plugin_name})
+        check_resume_equals_uninterrupted(tmp_path, cfg)
 
 
 def _installed_by_torch_compile(value: Any) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -25,6 +26,7 @@ from transformers.trainer import TRAINING_ARGS_NAME
 from lathe.data.collate import pad_id_of
 from lathe.metrics import StepMetrics
 from lathe.train.checkpoints import write_checkpoint
+from lathe.train.plugin_state import load_plugin_state, save_plugin_state
 
 if TYPE_CHECKING:
     from lathe.config import Config
@@ -192,7 +194,19 @@ class LatheTrainerMixin:
 
     def _save_checkpoint(self, model: torch.nn.Module, trial: Any) -> None:
         step = self.state.global_step  # type: ignore[attr-defined]
-        write_checkpoint(self, step, lambda: super(LatheTrainerMixin, self)._save_checkpoint(model, trial))  # type: ignore[arg-type,misc]
+
+        def save() -> None:
+            super(LatheTrainerMixin, self)._save_checkpoint(model, trial)  # type: ignore[misc]
+            if self.args.should_save:  # type: ignore[attr-defined]
+                save_plugin_state(self, Path(self._get_output_dir(trial)) / f"checkpoint-{step}")  # type: ignore[arg-type]
+
+        write_checkpoint(self, step, save)  # type: ignore[arg-type]
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any) -> Any:
+        """Training; when resuming from a checkpoint folder, plugins' state is restored first."""
+        if isinstance(resume_from_checkpoint, str):
+            load_plugin_state(self, Path(resume_from_checkpoint))  # type: ignore[arg-type]
+        return super().train(resume_from_checkpoint, *args, **kwargs)  # type: ignore[misc]
 
 
 class LatheTrainer(LatheTrainerMixin, Trainer):
