@@ -70,6 +70,9 @@ class CoreConfig(
             raise ValueError("set bf16 or fp16, not both")
         if self.loraplus_lr_ratio is not None and not self.adapter:
             raise ValueError("loraplus_lr_ratio needs adapter: lora or qlora")
+        hub_keys = [k for k in ("hub_strategy", "hub_revision", "hub_private_repo") if getattr(self, k, None) is not None]
+        if hub_keys and not getattr(self, "hub_model_id", None):
+            raise ValueError(f"{', '.join(hub_keys)} need hub_model_id (the repo to push to)")
         if self.lora_model_dir and not self.adapter:
             raise ValueError("lora_model_dir needs adapter: lora or qlora")
         if self.early_stopping_patience and self.save_steps and self.eval_steps and self.save_steps % self.eval_steps:

@@ -25,7 +25,17 @@ class TrackingSection(ConfigModel):
     mlflow_experiment_name: str | None = None
     mlflow_tracking_uri: str | None = None
     mlflow_run_name: str | None = None
-    hub_token: str | None = secret_field(description="Token for private hub models; prefer the HF_TOKEN environment variable.")
+    hub_model_id: str | None = Field(
+        None, description="Push the finished output_dir to this Hub repo (created if missing) after training."
+    )
+    hub_strategy: Literal["end"] | None = Field(
+        None, description="When to push: 'end' (the finished model; pushing checkpoints is not implemented)."
+    )
+    hub_revision: str | None = Field(None, description="Branch to push to (created if missing); default main.")
+    hub_private_repo: bool | None = Field(None, description="Create the Hub repo private (when it does not exist).")
+    hub_token: str | None = secret_field(
+        description="Token for private hub models and for pushing; prefer the HF_TOKEN environment variable."
+    )
 
     @model_validator(mode="after")
     def _tracker_switches(self) -> TrackingSection:

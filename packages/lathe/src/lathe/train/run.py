@@ -120,6 +120,7 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
     from lathe.train.checkpoints import resume_checkpoint, save_outputs
     from lathe.train.compile import inductor_options
     from lathe.train.guards import raise_if_interrupted
+    from lathe.train.hub import push_to_hub
     from lathe.train.output_dir import check_output_dir
 
     try:
@@ -142,6 +143,8 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
             metrics.update(_with_perplexity(trainer.evaluate()))
         save_outputs(trainer, cfg, tokenizer)
         plugins.call("lathe_post_train", cfg=cfg, model=trainer.model, trainer=trainer)
+        if trainer.args.should_save:  # rank 0 pushes what it saved (plugins' post-processing included)
+            push_to_hub(cfg, out)
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         print(f"lathe: saved to {out}", file=sys.stderr)
         return TrainResult(output_dir=out, metrics=metrics, losses=losses, trainer=trainer)

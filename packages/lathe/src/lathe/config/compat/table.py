@@ -139,7 +139,7 @@ _NOT_YET = "not implemented in lathe yet"
 _KD_ONLINE = "an online teacher server is not available in lathe-kd yet; store the teacher's top-k logprobs in the dataset"
 _MULTI_GPU = "multi-GPU training (sharding, data/tensor/context parallelism) is not available yet; lathe trains on one device"
 _DEVICE_MAP = "placing one model across devices is not available yet; lathe loads the model on one device"
-_HUB = "pushing to the Hugging Face hub is not available yet; upload output_dir yourself (huggingface-cli upload)"
+_HUB = "pushing the prepared dataset to the hub is not available; `lathe preprocess` caches it locally"
 _RAY = "launching through Ray Train is not available yet"
 _GRADIO = "the Gradio UI is not available; use `lathe inference`"
 _TRACKER = "this experiment tracker is not available; use wandb_*, mlflow_* or use_tensorboard"
@@ -164,7 +164,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "qlora_sharded_model_loading",
     ),
     _DEVICE_MAP: ("device_map", "max_memory", "gpu_memory_limit", "lora_on_cpu", "device", "experimental_skip_move_to_device"),
-    _HUB: ("hub_model_id", "hub_strategy", "hub_revision", "push_dataset_to_hub"),
+    _HUB: ("push_dataset_to_hub",),
     _RAY: ("use_ray", "ray_num_workers", "ray_run_name", "resources_per_worker"),
     _GRADIO: ("gradio_max_new_tokens", "gradio_server_name", "gradio_server_port", "gradio_share", "gradio_temperature", "gradio_title"),
     _TRACKER: (
