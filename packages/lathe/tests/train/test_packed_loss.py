@@ -44,30 +44,45 @@ def _datasets(tmp_path: Path, strategy: str) -> tuple[list[dict[str, Any]], dict
     }
 
 
+def _packed_rows(tmp_path: Path, cfg: Any, tok: Any, plugins: Plugins) -> list[dict[str, list[int]]]:
+    packed_cfg = cfg.model_copy(update={"sample_packing": True})
+    data = prepare_datasets(packed_cfg, tok, plugins)
+    rows = [data.train[i] for i in range(len(data.train))]
+    assert any(sum(1 for p in row["position_ids"] if p == 0) > 1 for row in rows), "nothing was packed"
+    return rows
+
+
+def _sequences(row: dict[str, list[int]]) -> list[dict[str, list[int]]]:
+    """A packed row split back into its sequences (at every position_ids == 0)."""
+    starts = [i for i, p in enumerate(row["position_ids"]) if p == 0] + [len(row["position_ids"])]
+    return [{"input_ids": row["input_ids"][a:b], "labels": row["labels"][a:b]} for a, b in zip(starts[:-1], starts[1:], strict=True)]
+
+
 def _trainer_loss(tmp_path: Path, model_dir: Path, strategy: str, packed: bool) -> tuple[float, int, dict[str, torch.Tensor]]:
-    """(summed loss, trained tokens, gradients of the summed loss) over the whole training set."""
+    """(summed loss, trained tokens, gradients of the summed loss) over the whole training set,
+    as packed rows or as the same sequences one per row."""
     datasets, extra = _datasets(tmp_path, strategy)
     cfg = make_cfg(tmp_path, base_model=str(model_dir), datasets=datasets, sample_packing=packed,
                    micro_batch_size=2, sequence_len=256, attn_implementation="sdpa", dataset_processes=1,
                    output_dir=str(tmp_path / f"out-{packed}"), **extra)
     plugins = Plugins()
     tok = load_tokenizer(cfg, plugins)
-    data = prepare_datasets(cfg, tok, plugins)
-    if packed:
-        assert any(sum(1 for p in row["position_ids"] if p == 0) > 1 for row in data.train), "nothing was packed"
+    rows = _packed_rows(tmp_path, cfg, tok, plugins)
+    if not packed:  # the same sequences, one per row (some strategies tokenize differently when packing)
+        rows = [seq for row in rows for seq in _sequences(row)]
     model = load_model(cfg, tok, plugins)
-    trainer = build_trainer(cfg, plugins, model, tok, data.train, None)
+    trainer = build_trainer(cfg, plugins, model, tok, rows, None)
     collate = trainer.data_collator
     total, trained, real = torch.zeros(()), 0, 0
-    for start in range(0, len(data.train), 2):
-        batch = collate([data.train[i] for i in range(start, min(start + 2, len(data.train)))])
+    for start in range(0, len(rows), 2):
+        batch = collate(rows[start : start + 2])
         counts = count_tokens(batch, pad_id_of(tok))
         real += counts[0]
         trained += counts[1]
         # num_items_in_batch=1: the trainer's loss is then the sum over trained tokens
         total = total + trainer.compute_loss(model, batch, num_items_in_batch=torch.tensor(1))
     # tokens_per_second counts real tokens only, never the padding of a packed or unpacked batch
-    assert real == sum(len(row["input_ids"]) for row in data.train)
+    assert real == sum(len(row["input_ids"]) for row in rows)
     total.backward()
     grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
     return float(total.detach()), trained, grads

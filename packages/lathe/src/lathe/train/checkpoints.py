@@ -96,3 +96,31 @@ def save_outputs(trainer: Trainer, cfg: Config, tokenizer: PreTrainedTokenizerBa
     tokenizer.save_pretrained(str(out))
     save_resolved(cfg, out)
     return out
+
+
+def reload_converted_weights(model: Any, checkpoint: Path) -> bool:
+    """Load a full model's checkpoint weights through ``from_pretrained`` when their names
+    differ from the model's parameters, and copy them in; returns whether it did.
+
+    transformers saves some models with converted names (a Qwen2-MoE's fused expert tensors
+    as one tensor per expert) and converts them back only in ``from_pretrained``; the
+    Trainer's resume loads the state dict non-strictly, so those weights would silently
+    stay as they were before the resume.
+    """
+    import json
+
+    from safetensors import safe_open
+
+    single, index = checkpoint / "model.safetensors", checkpoint / "model.safetensors.index.json"
+    if single.is_file():
+        with safe_open(str(single), "pt") as f:
+            saved = set(f.keys())
+    elif index.is_file():
+        saved = set(json.loads(index.read_text())["weight_map"])
+    else:
+        return False  # an adapter, or an engine's own format
+    if saved <= set(model.state_dict()):
+        return False
+    fresh = type(model).from_pretrained(str(checkpoint), config=model.config, dtype=next(model.parameters()).dtype)
+    model.load_state_dict(fresh.state_dict(), strict=True)
+    return True

@@ -25,7 +25,7 @@ from transformers.trainer import TRAINING_ARGS_NAME
 
 from lathe.data.collate import pad_id_of
 from lathe.metrics import StepMetrics
-from lathe.train.checkpoints import write_checkpoint
+from lathe.train.checkpoints import reload_converted_weights, write_checkpoint
 from lathe.train.plugin_state import load_plugin_state, save_plugin_state
 
 if TYPE_CHECKING:
@@ -201,6 +201,12 @@ class LatheTrainerMixin:
                 save_plugin_state(self, Path(self._get_output_dir(trial)) / f"checkpoint-{step}")  # type: ignore[arg-type]
 
         write_checkpoint(self, step, save)  # type: ignore[arg-type]
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
+        super()._load_from_checkpoint(resume_from_checkpoint, model)  # type: ignore[misc]
+        if not (self.is_deepspeed_enabled or self.is_fsdp_enabled):  # type: ignore[attr-defined]
+            target = model if model is not None else self.model  # type: ignore[attr-defined]
+            reload_converted_weights(target, Path(resume_from_checkpoint))
 
     def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any) -> Any:
         """Training; when resuming from a checkpoint folder, plugins' state is restored first."""
