@@ -86,11 +86,11 @@ def test_key_list_is_what_the_script_reads_from_axolotl() -> None:
 
 def test_refused_keys_fail_with_reason_and_line_all_at_once(tmp_path: Path) -> None:
     text = _load(tmp_path, "fsdp_version: 2\nfsdp_config:\n  offload_params: true\ndeepspeed: ds.json\n"
-                           "hub_model_id: me/model\nddp_timeout: 100\nlearning_rat: 1\n")
+                           "push_dataset_to_hub: me/data\nddp_timeout: 100\nlearning_rat: 1\n")
     assert "fsdp_version (line 5): not available in lathe: multi-GPU training" in text
     assert "fsdp_config (line 6): not available in lathe: multi-GPU" in text
     assert "deepspeed (line 8): not available in lathe: multi-GPU" in text
-    assert "hub_model_id (line 9): not available in lathe: pushing to the Hugging Face hub is not available yet" in text
+    assert "push_dataset_to_hub (line 9): not available in lathe: pushing the prepared dataset" in text
     assert "ddp_timeout (line 10)" in text
     assert "learning_rat (line 11): unknown key; did you mean 'learning_rate'?" in text
 

@@ -28,6 +28,8 @@ def push_to_hub(cfg: Config, folder: Path) -> str | None:
     """Upload ``folder`` to ``cfg.hub_model_id``; returns the commit URL (None when not configured)."""
     if not cfg.hub_model_id:
         return None
+    if (cfg.hub_strategy or "end") != "end":  # the schema admits only "end"; a plugin-widened schema must not slip by
+        raise LatheError(f"hub_strategy: {cfg.hub_strategy!r} is not implemented; lathe pushes at the end only")
     from huggingface_hub import HfApi, constants
 
     if constants.HF_HUB_OFFLINE:
