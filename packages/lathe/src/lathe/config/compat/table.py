@@ -80,6 +80,8 @@ ALIASES: dict[str, str] = {
     "type_of_model": "model_type",
     "dataset_num_proc": "dataset_processes",
     "pretrain_multipack_buffer_size": "streaming_multipack_buffer_size",
+    "noisy_embedding_alpha": "neftune_noise_alpha",  # Axolotl copies it over, deprecated
+    "evaluation_strategy": "eval_strategy",  # transformers' old name; Axolotl only warns it is deprecated
     # older Axolotl spellings, no longer in its schema
     "eval_strategy_steps": "eval_steps",
     "lora_target_linear_modules": "lora_target_linear",
@@ -220,8 +222,6 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "scaling_softmax", "scaling_softmax_bias", "scaling_softmax_factor", "flex_attn_compile_kwargs",
     ),
     _NOT_YET: (
-        "evaluation_strategy", "tokenizer_use_mistral_common",
-        "noisy_embedding_alpha",
         "lr_div_factor", "jagged_restart_steps", "jagged_restart_warmup_steps", "jagged_restart_anneal_steps",
         "lisa_n_layers", "lisa_step_interval", "lisa_layers_attribute", "use_pose", "pose_split_on_token_ids",
         "pose_max_context_len", "pose_num_chunks", "sample_packing_sequentially",
@@ -237,6 +237,8 @@ _GROUPS: dict[str, tuple[str, ...]] = {
 # Axolotl key → why lathe refuses it, and what to do instead.
 REFUSED: dict[str, str] = {key: reason for reason, keys in _GROUPS.items() for key in keys}
 REFUSED.update({
+    "tokenizer_use_mistral_common": "mistral-common's own tokenizer (tekken) and request encoding are not available; "
+    "lathe uses the model's transformers tokenizer: use chat_template: tokenizer_default or mistral_v7_tekken",
     "kd_online_server": _KD_ONLINE,
     "kd_online_server_base_url": _KD_ONLINE,
     "kd_online_timeout": _KD_ONLINE,
