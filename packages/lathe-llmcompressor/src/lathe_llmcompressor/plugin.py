@@ -39,11 +39,6 @@ def lathe_validate_config(cfg: Any) -> list[str]:
         problems.append(str(exc))
     if cfg.adapter:
         problems += _adapter_problems(cfg, block.recipe)
-    if cfg.deepspeed or cfg.fsdp or cfg.fsdp_config:
-        problems.append(
-            "llmcompressor: sparse fine-tuning masks whole weights on one process; it is not supported with "
-            "deepspeed or fsdp (their sharded weights would be masked piecewise); use one GPU or DDP"
-        )
     return problems
 
 
