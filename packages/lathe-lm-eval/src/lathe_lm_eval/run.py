@@ -3,8 +3,8 @@
 After training (rank 0): the trained model in memory, which is what was just saved; an
 adapter is merged into its base for the evaluation and unmerged after (a quantized base
 is evaluated with the adapter attached, since merging into 4/8-bit weights is lossy).
-With ``lathe lm-eval``: ``lm_eval_model`` (a local path or a hub id) when set, else the
-trained model in ``output_dir``.
+With ``lathe lm-eval``: ``lm_eval_model`` when set, else the trained model in
+``output_dir``, else ``hub_model_id`` (lm-eval downloads it).
 """
 
 from __future__ import annotations
@@ -76,9 +76,11 @@ def evaluate_saved(cfg: Any) -> dict[str, Any]:
         results, name = evaluate(cfg, *_merged_from_disk(cfg, out)), str(out)
     elif (out / "config.json").is_file():
         results, name = evaluate(cfg, str(out)), str(out)
+    elif cfg.hub_model_id:
+        results, name = evaluate(cfg, cfg.hub_model_id), cfg.hub_model_id
     else:
         raise LatheError(
-            f"lm-eval: output_dir {out} holds no trained model; train first, or set lm_eval_model (a path or hub id)"
+            f"lm-eval: output_dir {out} holds no trained model; train first, or set lm_eval_model (or hub_model_id)"
         )
     path = write_results(results, cfg.output_dir, name)
     report(results, path)
