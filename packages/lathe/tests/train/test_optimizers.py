@@ -128,6 +128,8 @@ def test_refused_optimizers_and_ignored_arguments_are_errors(cfg_of) -> None:  #
         cfg_of(optimizer="dion")
     with pytest.raises(ConfigError, match="optim_args: optimizer adamw_torch reads no optim_args"):
         cfg_of(optimizer="adamw_torch", optim_args={"foo": 1})
+    with pytest.raises(ConfigError, match="optim_args: optimizer sgd reads only dampening, momentum, nesterov, weight_decay, not betas"):
+        cfg_of(optimizer="sgd", optim_args="momentum=0.9, betas=1")
     with pytest.raises(ConfigError, match="galore_adamw needs optim_target_modules"):
         cfg_of(optimizer="galore_adamw")
     with pytest.raises(ConfigError, match="optim_target_modules is read only by"):

@@ -109,6 +109,15 @@ NO_OPTIM_ARGS: frozenset[str] = frozenset(
     {"adamw_torch", "adamw_torch_fused", "adafactor", "adamw_torch_4bit", "adamw_torch_8bit",
      "adamw_torch_xla", "adamw_torch_npu_fused", "ao_adamw_4bit", "ao_adamw_8bit"}
 )
+# transformers reads only these optim_args keys for these names (and drops any other silently).
+_SF = frozenset({"weight_lr_power", "r"})
+OPTIM_ARGS_READ: dict[str, frozenset[str]] = {
+    "sgd": frozenset({"momentum", "dampening", "weight_decay", "nesterov"}),
+    "adagrad": frozenset({"lr_decay", "weight_decay", "eps"}),
+    "rmsprop": frozenset({"momentum", "alpha", "eps", "weight_decay", "centered"}),
+    "schedule_free_adamw": _SF, "schedule_free_radam": _SF, "schedule_free_sgd": _SF,
+    "adamw_anyprecision": frozenset({"use_kahan_summation", "momentum_dtype", "variance_dtype", "compensation_buffer_dtype"}),
+}
 # these project gradients onto low-rank subspaces of the modules named by optim_target_modules.
 NEED_TARGET_MODULES: frozenset[str] = frozenset(n for n in TRANSFORMERS if n.startswith(("galore_", "apollo_")))
 

@@ -129,6 +129,12 @@ class TrainingSection(ConfigModel):
                 f"optim_args: optimizer {self.optimizer} reads no optim_args; set adam_beta1, adam_beta2, "
                 "adam_epsilon and weight_decay instead"
             )
+        read = optimizer_names.OPTIM_ARGS_READ.get(self.optimizer)
+        given = set(self.optim_args) if isinstance(self.optim_args, dict) else {
+            item.partition("=")[0].strip() for item in (self.optim_args or "").split(",") if item.strip()}
+        if read is not None and given - read:
+            unread = ", ".join(sorted(given - read))
+            raise ValueError(f"optim_args: optimizer {self.optimizer} reads only {', '.join(sorted(read))}, not {unread}")
         if self.optimizer in optimizer_names.NEED_TARGET_MODULES and not self.optim_target_modules:
             raise ValueError(f"optimizer {self.optimizer} needs optim_target_modules (module names, or all_linear)")
         if self.optim_target_modules and self.optimizer not in optimizer_names.NEED_TARGET_MODULES:
