@@ -113,6 +113,18 @@ def test_builtin_templates_train_exactly_the_assistant_contents(make_cfg: Any, t
         assert tok.eos_token not in "".join(runs)
 
 
+def test_phi_4_formats_train_their_own_turn_end_by_default(make_cfg: Any) -> None:
+    from lathe.testing import tiny_tokenizer
+
+    phi_4 = tiny_tokenizer()  # EOS <|im_end|>, as phi-4's tokenizer: it closes every turn
+    assert trained_runs(chat(make_cfg, phi_4, chat_template="phi_4"), phi_4) == ["RED CAT<|im_end|>",
+                                                                               "BLUE DOG<|im_end|>"]
+    mini = tiny_tokenizer(eos_token="<|endoftext|>")  # Phi-4-mini: EOS <|endoftext|>, turns end with <|end|>
+    mini.add_special_tokens({"additional_special_tokens": ["<|end|>"]})
+    assert trained_runs(chat(make_cfg, mini, chat_template="phi_4_mini"), mini) == [
+        "RED CAT<|end|>", "BLUE DOG<|end|><|endoftext|>"]
+
+
 def test_a_system_message_the_family_refuses_is_refused_naming_the_row(make_cfg: Any, tok: Any) -> None:
     with pytest.raises(LatheError, match="the chat template refuses this conversation: gemma: Gemma 1 and 2 have no "
                                          "system role; set system_message_handling: fold"):

@@ -2,7 +2,10 @@
 
 The goldens (``goldens/chat_templates.json``) are the published templates rendered once by
 ``goldens/render_published_templates.py``; a case the published template refuses must be
-refused by lathe's too.
+refused by lathe's too. Where the published template silently drops what its format cannot
+hold (phi-4 drops tool messages; both Phi-4 formats drop structured ``tool_calls``), lathe's
+refuses instead (``REFUSES_WHAT_PUBLISHED_DROPS``): a training row that loses turns unseen is
+worse than one named in an error.
 """
 
 from __future__ import annotations
@@ -15,18 +18,26 @@ import pytest
 
 from lathe.data.templates import ALIASES, BUILTINS, REFUSED, SPECIAL, builtin
 
-from .goldens.render_published_templates import PUBLISHED, render
+from .goldens.render_published_templates import PUBLISHED, TRANSCRIBED, render
 
 GOLDENS = json.loads((Path(__file__).parent / "goldens" / "chat_templates.json").read_text(encoding="utf-8"))
 CASES: dict[str, Any] = GOLDENS["cases"]
-PAIRS = [(published, case) for published in GOLDENS["templates"] if published not in REFUSED for case in CASES]
+PAIRS = [(published, case) for published, golden in GOLDENS["templates"].items() if published not in REFUSED
+         for case in golden["renders"]]
+# (built-in, case) -> the refusal lathe gives where the published template renders the case by dropping a part of it.
+REFUSES_WHAT_PUBLISHED_DROPS: dict[tuple[str, str], str] = {
+    ("phi_4", "tools"): "phi_4: the format has no place for tool definitions",
+    ("phi_4", "tools_string_arguments"): "phi_4: the format has no place for tool definitions",
+    ("phi_4_mini", "tools"): "phi_4_mini: tool definitions go in the system message's tools field",
+    ("phi_4_mini", "tools_string_arguments"): "phi_4_mini: tool definitions go in the system message's tools field",
+}
 
 
 def test_every_builtin_has_goldens_and_every_golden_a_builtin() -> None:
     assert set(BUILTINS) <= set(GOLDENS["templates"])
     rendered = {name for name in GOLDENS["templates"] if name not in REFUSED}
     assert {builtin(name).name for name in rendered} == set(BUILTINS)  # type: ignore[union-attr]
-    assert set(GOLDENS["templates"]) == set(PUBLISHED)
+    assert set(GOLDENS["templates"]) == set(PUBLISHED) | set(TRANSCRIBED)
 
 
 @pytest.mark.parametrize(("published", "case"), PAIRS, ids=[f"{p}-{c}" for p, c in PAIRS])
@@ -34,12 +45,35 @@ def test_builtin_renders_like_the_published_template(published: str, case: str) 
     golden = GOLDENS["templates"][published]
     ours = builtin(published)  # the built-in itself, or the one an Axolotl alias names
     assert ours is not None
-    got = render(ours.text, golden["tokens"], CASES[case])
+    got = render(ours.text, golden["tokens"], CASES.get(case) or golden["extra_cases"][case])
     expected = golden["renders"][case]
-    if "error" in expected:
+    if (published, case) in REFUSES_WHAT_PUBLISHED_DROPS:
+        assert "text" in expected, "the published template refuses it too: drop the entry"
+        assert REFUSES_WHAT_PUBLISHED_DROPS[published, case] in got.get("error", ""), got
+    elif "error" in expected:
         assert "error" in got, f"{ours.name} renders a conversation the published {golden['file']} refuses"
     else:
         assert got == expected
+
+
+_TOOL_CALL = {"role": "assistant", "content": "", "tool_calls": CASES["tools"]["messages"][1]["tool_calls"]}
+_TOOL_RESULT = {"role": "tool", "content": "22 C, sunny"}
+_USER = {"role": "user", "content": "Weather in Paris?"}
+
+
+@pytest.mark.parametrize(("name", "messages", "refusal"), [
+    ("phi_4", [_USER, _TOOL_CALL], "phi_4: the format has no tool calls"),
+    ("phi_4", [_USER, {"role": "assistant", "content": "Let me look."}, _TOOL_RESULT],
+     "phi_4: only system, user and assistant messages can be rendered, not tool"),
+    ("phi_4_mini", [_USER, _TOOL_CALL], "phi_4_mini: tool calls are written in the assistant content"),
+    ("phi_4_mini", [{"role": "system", "content": "Tools.", "tools": [{"name": "get_weather"}]}, _USER],
+     "phi_4_mini: a system message's tools must be a JSON string"),
+])
+def test_what_the_published_phi_4_templates_drop_is_refused(name: str, messages: list[Any], refusal: str) -> None:
+    ours = builtin(name)
+    assert ours is not None
+    golden = GOLDENS["templates"][name]
+    assert refusal in render(ours.text, golden["tokens"], {"messages": messages}).get("error", "")
 
 
 def test_every_axolotl_template_name_resolves_or_is_refused() -> None:

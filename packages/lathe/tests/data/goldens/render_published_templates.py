@@ -9,6 +9,12 @@ templates are tested against the committed strings; this script is not run by th
 
     python render_published_templates.py /path/to/axolotl/utils/chat_templates/templates
 
+Two families are not among Axolotl's copies: microsoft/phi-4 and microsoft/Phi-4-mini-instruct
+(Axolotl's ``phi_4.jinja`` is Phi-4-reasoning's). Their templates were transcribed from the
+models' published ``tokenizer_config.json`` into ``reference_templates/`` (not re-downloaded
+here: no network) and are rendered the same way (``TRANSCRIBED``); Phi-4-mini also gets a case of
+its own (``EXTRA_CASES``: tool definitions in the system message, as its format carries them).
+
 Llama 3.1's own template is not among them: its format is Llama 3.2's (``llama3_2_vision.jinja``,
 text path) with the date fixed at "26 Jul 2024" instead of today's, so the ``llama3_1`` goldens are
 that template rendered with ``date_string="26 Jul 2024"`` (``published_variables``), which lathe's
@@ -67,6 +73,15 @@ PUBLISHED: dict[str, tuple[str, dict[str, str]]] = {
     "alpaca": ("alpaca.jinja", {"bos_token": "<s>", "eos_token": "</s>"}),
 }
 
+REFERENCE = Path(__file__).with_name("reference_templates")
+REFERENCE_SOURCE = ("reference template transcribed from the model's published tokenizer_config.json; "
+                    "not re-downloaded offline")
+# lathe built-in -> (model, file under reference_templates/, special tokens its tokenizer passes).
+TRANSCRIBED: dict[str, tuple[str, str, dict[str, str]]] = {
+    "phi_4": ("microsoft/phi-4", "phi_4.jinja", {"bos_token": "<|endoftext|>", "eos_token": "<|im_end|>"}),
+    "phi_4_mini": ("microsoft/Phi-4-mini-instruct", "phi_4_mini.jinja", {"eos_token": "<|endoftext|>"}),
+}
+
 SYSTEM = {"role": "system", "content": "You are terse."}
 U1 = {"role": "user", "content": "Uppercase: red cat"}
 A1 = {"role": "assistant", "content": "RED CAT"}
@@ -115,6 +130,20 @@ CASES: dict[str, dict[str, Any]] = {
     "tools_string_arguments": _tools_case('{"city": "Paris"}'),
 }
 
+_PHI4_MINI_TOOLS = ('[{"name": "get_weather", "description": "Current weather in a city.", '
+                    '"parameters": {"city": {"description": "The city", "type": "str"}}}]')
+# Cases rendered for one template only (a format's own way of carrying something), by built-in.
+EXTRA_CASES: dict[str, dict[str, dict[str, Any]]] = {
+    "phi_4_mini": {"system_tools": {"messages": [
+        {"role": "system", "content": "You are a helpful assistant with some tools.", "tools": _PHI4_MINI_TOOLS},
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": '<|tool_call|>[{"name": "get_weather", "arguments": {"city": "Paris"}}]'
+                                         "<|/tool_call|>"},
+        {"role": "tool", "content": '{"temperature": "22 C", "sky": "sunny"}'},
+        {"role": "assistant", "content": "It is 22 C and sunny."},
+    ]}},
+}
+
 
 def render(template: str, tokens: dict[str, str], case: dict[str, Any]) -> dict[str, str]:
     """``template`` rendered as ``apply_chat_template`` renders it, with the fixed clock; or its error."""
@@ -161,6 +190,19 @@ def main(folder: Path, out: Path) -> None:
             "tokens": tokens,
             "published_variables": variables,
             "renders": {case: render(text, {**tokens, **variables}, spec) for case, spec in CASES.items()},
+        }
+    for name, (model, filename, tokens) in TRANSCRIBED.items():
+        text = (REFERENCE / filename).read_text()
+        extra = EXTRA_CASES.get(name, {})
+        goldens["templates"][name] = {
+            "file": f"reference_templates/{filename}",
+            "model": model,
+            "source": REFERENCE_SOURCE,
+            "sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "tokens": tokens,
+            "published_variables": {},
+            **({"extra_cases": extra} if extra else {}),
+            "renders": {case: render(text, tokens, spec) for case, spec in {**CASES, **extra}.items()},
         }
     out.write_text(json.dumps(goldens, indent=1, ensure_ascii=False) + "\n")
 

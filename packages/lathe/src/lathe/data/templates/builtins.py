@@ -62,6 +62,10 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in (
     Builtin("phi_3", "Phi-3 mini/medium Instruct, as Axolotl's phi_3 (BOS, each user turn followed by "
             "'<|assistant|>\\n')"),
     Builtin("phi_3_5", "Phi-3.5-mini Instruct, as Axolotl's phi_35 (no BOS, no EOS after the last turn)"),
+    Builtin("phi_4", "phi-4 (14B) (<|im_start|>role<|im_sep|>…<|im_end|>; no BOS, no default system prompt; tool "
+            "messages and tool calls refused: the format has none)"),
+    Builtin("phi_4_mini", "Phi-4-mini-instruct (<|role|>…<|end|>, EOS after the last turn; tool definitions as a JSON "
+            "string in the system message's tools field, tool calls written in the assistant content)", tools=True),
     Builtin("phi_4_reasoning", "Phi-4-reasoning / Phi-4-reasoning-plus (Axolotl's phi_4.jinja): default "
             "Thought/Solution system prompt"),
     Builtin("deepseek_v2", "DeepSeek-V2 / V2.5 Chat"),

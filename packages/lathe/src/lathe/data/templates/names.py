@@ -28,11 +28,7 @@ REFUSED: dict[str, str] = {
     "qwen": "ambiguous (Qwen2, Qwen2.5 and Qwen3 differ): name qwen2, qwen2_5 or qwen3",
     "mistral": "ambiguous (the Mistral formats differ in spaces and system handling): name mistral_v1, mistral_v3, "
                "mistral_v3_tekken or mistral_v7_tekken",
-    "phi": "ambiguous (the Phi formats differ): name phi_3, phi_3_5 or phi_4_reasoning",
-    "phi_4": "microsoft/phi-4's own format is not written for lathe yet (Axolotl ships only Phi-4-reasoning's, "
-             f"under this file name, and does not accept the name); {_TOKENIZER}; for Phi-4-reasoning use "
-             "phi_4_reasoning",
-    "phi_4_mini": f"Phi-4-mini's format is not written for lathe yet; {_TOKENIZER}",
+    "phi": "ambiguous (the Phi formats differ): name phi_3, phi_3_5, phi_4, phi_4_mini or phi_4_reasoning",
     "llava": f"a vision-language template; {_VISION}",
     "pixtral": f"a vision-language template; {_VISION}",
     "qwen2_vl": f"a vision-language template; {_VISION}; for Qwen2 text use qwen2",
