@@ -134,3 +134,40 @@ def test_refused_optimizers_and_ignored_arguments_are_errors(cfg_of) -> None:  #
         cfg_of(optimizer="galore_adamw")
     with pytest.raises(ConfigError, match="optim_target_modules is read only by"):
         cfg_of(optimizer="adamw_torch", optim_target_modules=["q_proj"])
+
+
+def test_adopt_adamw_matches_hand_computed_adopt_steps(cfg_of) -> None:  # type: ignore[no-untyped-def]
+    """ADOPT (Taniguchi et al. 2024) as Axolotl configures it: decoupled weight decay, the update
+    normalised by the *previous* second moment, clipped at (k-1)**0.25 on the k-th step."""
+    from pytorch_optimizer import ADOPT
+
+    from lathe.train.optimizers import optimizer_cls_and_kwargs
+
+    lr, wd, b1, b2, eps = 0.1, 0.5, 0.8, 0.9, 1e-6
+    cfg = cfg_of(optimizer="adopt_adamw", learning_rate=lr, weight_decay=wd, adam_beta1=b1, adam_beta2=b2,
+                 adam_epsilon=eps)
+    cls, kwargs = optimizer_cls_and_kwargs(cfg, torch.nn.Module())  # type: ignore[misc]
+    assert cls is ADOPT
+    param = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    opt = cls([param], **kwargs)
+    grads = [torch.tensor(g, dtype=torch.float64) for g in ([0.5, 1.0], [2.0, -0.5], [-1.0, 3.0])]
+    p, m, v = param.detach().clone(), torch.zeros(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
+    for k, g in enumerate(grads, start=1):
+        param.grad = g.clone()
+        opt.step()
+        p = p * (1 - lr * wd)  # decoupled decay (pytorch-optimizer applies it on step 1 too)
+        if k == 1:
+            v = g * g  # the first step only records the second moment
+        else:
+            clip = (k - 1) ** 0.25  # 1 on step 2: clips g/sqrt(v) = 4 → 1
+            m = b1 * m + (1 - b1) * (g / v.sqrt().clamp(min=eps)).clamp(-clip, clip)
+            p = p - lr * m
+            v = b2 * v + (1 - b2) * g * g
+        torch.testing.assert_close(param.detach(), p)
+
+
+def test_adopt_adamw_without_pytorch_optimizer_names_the_package(cfg_of, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "pytorch_optimizer" else real(n, *a))
+    with pytest.raises(LatheError, match=re.escape("adopt_adamw needs the pytorch_optimizer package: pip install pytorch-optimizer")):
+        _trainer(cfg_of(optimizer="adopt_adamw", max_steps=1), _rows(2))

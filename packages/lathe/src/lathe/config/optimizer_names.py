@@ -86,6 +86,7 @@ LATHE: dict[str, Needs | None] = {
     "flash_sgd": _FLASHOPTIM,
     "flash_sgdw": _FLASHOPTIM,
     "flash_lion": _FLASHOPTIM,
+    "adopt_adamw": Needs("pytorch_optimizer", "pip install pytorch-optimizer"),  # ADOPT, decoupled decay
 }
 
 # Axolotl names for an optimizer that another name already builds (same class, same meaning).
@@ -100,7 +101,6 @@ REFUSED: dict[str, str] = {
     "sinkgd": f"{_AXOLOTL_ONLY}; use muon or adamw_torch",
     "polora": f"{_AXOLOTL_ONLY}; use adamw_torch",
     "adamc": f"{_AXOLOTL_ONLY}; use adamw_torch",
-    "adopt_adamw": f"{_AXOLOTL_ONLY}; use adamw_torch",
     "q_galore_adamw8bit": "needs Axolotl's patches to q-galore-torch for current bitsandbytes; use galore_adamw_8bit",
 }
 

@@ -93,6 +93,12 @@ def _embedding_params(model: torch.nn.Module) -> frozenset[int]:
     return frozenset(ids)
 
 
+def _adopt_clip(step: int) -> float:
+    """ADOPT's gradient clip, (k - 1) ** 0.25 at its k-th step: pytorch-optimizer counts steps
+    from 1 where the ADOPT paper and Axolotl's copy count from 0 (their clip at step 1 is 1)."""
+    return float(step - 1) ** 0.25
+
+
 def optimizer_cls_and_kwargs(cfg: Config, model: torch.nn.Module) -> tuple[type, dict[str, Any]] | None:
     """The class and keyword arguments of a lathe-built optimizer (the Trainer adds the
     parameter groups, with no weight decay on biases and norms); None for transformers' names."""
@@ -114,6 +120,9 @@ def optimizer_cls_and_kwargs(cfg: Config, model: torch.nn.Module) -> tuple[type,
     elif name == "optimi_adamw":
         cls = importlib.import_module("optimi").AdamW
         kwargs.update(adam, foreach=False)
+    elif name == "adopt_adamw":
+        cls = importlib.import_module("pytorch_optimizer").ADOPT
+        kwargs.update(adam, weight_decouple=True, clip_lambda=_adopt_clip)
     elif name == "ao_adamw_fp8":
         cls = importlib.import_module("torchao.optim").AdamWFp8
         kwargs.update(adam)
