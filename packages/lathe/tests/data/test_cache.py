@@ -44,6 +44,7 @@ CHANGED: dict[str, Any] = {
     "excess_length_strategy": "truncate",
     "tokenizer_config": "other-tokenizer",
     "tokenizer_use_fast": False,
+    "tokenizer_use_mistral_common": True,
     "tokenizer_type": "PreTrainedTokenizerFast",
     "special_tokens": {"pad_token": "<|endoftext|>"},
     "tokens": ["<extra>"],

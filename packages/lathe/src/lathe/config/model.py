@@ -21,6 +21,9 @@ class ModelSection(ConfigModel):
     tokenizer_type: str | None = data_field(description="transformers tokenizer class to load with; default AutoTokenizer.")
     model_type: str | None = Field(None, description="transformers class to load with: AutoModelForCausalLM (default) or a *ForCausalLM class.")
     tokenizer_use_fast: bool = data_field(True)
+    tokenizer_use_mistral_common: bool = data_field(
+        False, description="Load the tokenizer through mistral-common (tekken.json / tokenizer.model.v*) and encode "
+        "chat_template datasets with its request encoding (pip install 'lathe[mistral]').")
     trust_remote_code: bool = Field(False, description="Run code shipped with the model. Off unless set.")
     revision_of_model: str | None = None
     random_init_weights: bool = Field(False, description="Build the model from its config with random weights.")

@@ -23,6 +23,10 @@ _ATTN_SWITCHES = {
 }
 
 
+_NOT_WITH_MISTRAL_COMMON = ("chat_template", "chat_template_jinja", "special_tokens", "tokens", "tokenizer_type",
+                            "eot_tokens")
+
+
 class CoreConfig(
     ModelSection, DataSection, AdapterSection, TrainingSection, TrackingSection
 ):
@@ -43,6 +47,20 @@ class CoreConfig(
         if chosen and not explicit:
             data = {**data, "attn_implementation": chosen[0]}
         return data
+
+    @model_validator(mode="after")
+    def _mistral_common_rules(self) -> CoreConfig:
+        """mistral-common's tokenizer cannot be edited and its request encoding is the template
+        (the keys Axolotl refuses with it, plus the ones lathe would otherwise apply to the tokenizer)."""
+        if not self.tokenizer_use_mistral_common:
+            return self
+        given = [k for k in _NOT_WITH_MISTRAL_COMMON if getattr(self, k, None) is not None]
+        if "tokenizer_use_fast" in self.model_fields_set and not self.tokenizer_use_fast:
+            given.append("tokenizer_use_fast")
+        if given:
+            raise ValueError(f"{', '.join(given)}: not available with tokenizer_use_mistral_common (mistral-common's "
+                             "tokenizer cannot be edited, its request encoding is the chat template and EOS ends each turn)")
+        return self
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> CoreConfig:

@@ -76,6 +76,27 @@ def tokenizer_class(name: str | None) -> type:
     return cls
 
 
+def load_mistral_common(cfg: Config) -> PreTrainedTokenizerBase:
+    """transformers' mistral-common backed tokenizer, from the tokenizer file (``tekken.json`` or
+    ``tokenizer.model.v*``) in the tokenizer path, validating requests as fine-tuning data (a
+    conversation ends with an assistant turn). It has no chat template: its request encoding is one."""
+    import importlib.util
+
+    if importlib.util.find_spec("mistral_common") is None:
+        raise LatheError("tokenizer_use_mistral_common needs the mistral_common package: pip install mistral-common "
+                         "(or pip install 'lathe[mistral]')")
+    from transformers.tokenization_mistral_common import MistralCommonBackend
+
+    source = cfg.tokenizer_config or cfg.base_model
+    key = "tokenizer_config" if cfg.tokenizer_config else "base_model"
+    try:
+        return MistralCommonBackend.from_pretrained(source, mode="finetuning", local_files_only=os.path.isdir(source) or _offline(),
+                                                    revision=cfg.revision_of_model or "main", token=cfg.hub_token)
+    except (OSError, ValueError, ImportError) as exc:
+        raise LatheError(f"{key}: cannot load a mistral-common tokenizer (tekken.json or tokenizer.model.v*) from "
+                         f"{source!r}: {exc}") from None
+
+
 def load_tokenizer(cfg: Config, plugins: Plugins) -> PreTrainedTokenizerBase:
     """The run's tokenizer, with the config's tokens and template applied and plugins' hook fired.
 
@@ -83,6 +104,10 @@ def load_tokenizer(cfg: Config, plugins: Plugins) -> PreTrainedTokenizerBase:
     pad token equal to EOS does not mask the EOS that ends an assistant turn; it is still
     warned about because other tools and inference code may treat pad as "ignore".
     """
+    if cfg.tokenizer_use_mistral_common:
+        tok = load_mistral_common(cfg)
+        plugins.call("lathe_post_tokenizer_load", cfg=cfg, tokenizer=tok)
+        return tok
     source = cfg.tokenizer_config or cfg.base_model
     local = os.path.isdir(source)
     try:

@@ -237,8 +237,6 @@ _GROUPS: dict[str, tuple[str, ...]] = {
 # Axolotl key → why lathe refuses it, and what to do instead.
 REFUSED: dict[str, str] = {key: reason for reason, keys in _GROUPS.items() for key in keys}
 REFUSED.update({
-    "tokenizer_use_mistral_common": "mistral-common's own tokenizer (tekken) and request encoding are not available; "
-    "lathe uses the model's transformers tokenizer: use chat_template: tokenizer_default or mistral_v7_tekken",
     "kd_online_server": _KD_ONLINE,
     "kd_online_server_base_url": _KD_ONLINE,
     "kd_online_timeout": _KD_ONLINE,

@@ -208,4 +208,8 @@ def build_strategy(
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise LatheError(f"{where}.type: unknown prompt strategy {kind!r}; {hint}(known: {', '.join(sorted(registry))})")
     cls = registry[kind]
+    if kind == "chat_template" and cfg.tokenizer_use_mistral_common:
+        from lathe.data.strategies.mistral_common import MistralCommonChatStrategy
+
+        cls = MistralCommonChatStrategy
     return cls(cfg, tokenizer, cls.resolve_options(raw, where))

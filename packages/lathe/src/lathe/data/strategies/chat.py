@@ -97,11 +97,7 @@ class ChatTemplateStrategy(PromptStrategy):
 
     def __init__(self, cfg: Any, tokenizer: Any, options: dict[str, Any]):
         super().__init__(cfg, tokenizer, options)
-        own = resolve_chat_template(options["chat_template"], options["chat_template_jinja"], tokenizer.chat_template)
-        if not own:
-            raise LatheError("chat_template strategy: the tokenizer has no chat template; set chat_template "
-                             "(a built-in such as chatml, llama3_1, qwen2_5, mistral_v3, gemma3; or jinja)")
-        self.template = own
+        self.template = self._resolve_template(options)
         self.train_on_eos = options["train_on_eos"] or "turn"
         self.train_on_eot = options["train_on_eot"] or self.train_on_eos
         for key, mode in (("train_on_eos", self.train_on_eos), ("train_on_eot", self.train_on_eot)):
@@ -113,6 +109,13 @@ class ChatTemplateStrategy(PromptStrategy):
         mapping = {"role": "role", "content": "content", **(options["message_property_mappings"] or {})}
         self.role_key, self.content_key = mapping["role"], mapping["content"]
         self.eot_ids = self._eot_ids()
+
+    def _resolve_template(self, options: dict[str, Any]) -> str:
+        own = resolve_chat_template(options["chat_template"], options["chat_template_jinja"], self.tokenizer.chat_template)
+        if not own:
+            raise LatheError("chat_template strategy: the tokenizer has no chat template; set chat_template "
+                             "(a built-in such as chatml, llama3_1, qwen2_5, mistral_v3, gemma3; or jinja)")
+        return own
 
     @staticmethod
     def _role_lookup(roles: dict[str, Any] | None) -> dict[str, str]:
