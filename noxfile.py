@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import nox
@@ -14,6 +15,8 @@ ROOT = Path(__file__).parent
 PACKAGES = sorted(p.name for p in (ROOT / "packages").iterdir() if (p / "pyproject.toml").exists())
 # The CPU build of torch that this environment keeps on disk; looser requests pull a CUDA build.
 TORCH = "torch==2.13.0"
+# The Axolotl release whose schema config/compat/axolotl_keys.json was read from (facts only, never imported).
+AXOLOTL = "axolotl==0.19.0"
 
 nox.options.sessions = ["lint", "tests", "e2e"]
 nox.options.reuse_venv = "yes"
@@ -33,21 +36,35 @@ def _install(session: nox.Session, *packages: str, extras: dict[str, str] | None
     session.install(*args)
 
 
+def _axolotl_src(session: nox.Session) -> str:
+    """Axolotl's wheel, downloaded without dependencies and unpacked, for the key-list checks."""
+    dest = Path(session.create_tmp()).resolve() / "axolotl-src"
+    if not (dest / "axolotl").is_dir():
+        session.run("python", "-m", "pip", "download", AXOLOTL, "--no-deps", "-d", str(dest.parent), silent=True)
+        with zipfile.ZipFile(next(dest.parent.glob("axolotl-*.whl"))) as wheel:
+            wheel.extractall(dest)
+    return str(dest)
+
+
 @nox.session
 @nox.parametrize("package", PACKAGES, ids=PACKAGES)
 def tests(session: nox.Session, package: str) -> None:
     """Install core + one package (with its test extra) and run that package's tests."""
     deps = ["lathe", package] if package != "lathe" else ["lathe"]
     _install(session, *deps, extras=TEST_EXTRAS if package == "lathe" else None)
+    env = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    if package == "lathe":
+        env["AXOLOTL_SRC"] = _axolotl_src(session)
     session.chdir(ROOT / "packages" / package)
-    session.run("pytest", "tests", *session.posargs, env={"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"})
+    session.run("pytest", "tests", *session.posargs, env=env)
 
 
 @nox.session
 def e2e(session: nox.Session) -> None:
     """Real installs of every package, real entry points, tests across packages."""
     _install(session, *PACKAGES)
-    session.run("pytest", "tests", *session.posargs, env={"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"})
+    env = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "AXOLOTL_SRC": _axolotl_src(session)}
+    session.run("pytest", "tests", *session.posargs, env=env)
 
 
 @nox.session

@@ -1,6 +1,9 @@
 """Write Axolotl's config key list (facts only) from an unpacked Axolotl wheel, statically.
 
-    python scripts/axolotl_keys.py /work/axolotl-src > packages/lathe/src/lathe/config/compat/axolotl_keys.json
+    python scripts/axolotl_keys.py AXOLOTL_SRC > packages/lathe/src/lathe/config/compat/axolotl_keys.json
+
+AXOLOTL_SRC is an unpacked wheel: ``pip download axolotl==0.19.0 --no-deps`` and unzip it
+(``nox -s axolotl_facts`` does this and checks the committed list against it).
 
 Nothing of Axolotl is imported (that would need its dependencies): its pydantic schema modules,
 integration ``args.py`` files, prompt strategies and chat templates are read with ``ast``. The
@@ -258,5 +261,7 @@ def build(src: Path) -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    source = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/axolotl-src")
+    if len(sys.argv) != 2:
+        sys.exit("usage: python scripts/axolotl_keys.py AXOLOTL_SRC (an unpacked axolotl wheel)")
+    source = Path(sys.argv[1])
     print(json.dumps(build(source), indent=1, sort_keys=False))
