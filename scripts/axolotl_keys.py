@@ -3,7 +3,7 @@
     python scripts/axolotl_keys.py AXOLOTL_SRC > packages/lathe/src/lathe/config/compat/axolotl_keys.json
 
 AXOLOTL_SRC is an unpacked wheel: ``pip download axolotl==0.19.0 --no-deps`` and unzip it
-(``nox -s axolotl_facts`` does this and checks the committed list against it).
+(the nox test sessions do this and check the committed list against it).
 
 Nothing of Axolotl is imported (that would need its dependencies): its pydantic schema modules,
 integration ``args.py`` files, prompt strategies and chat templates are read with ``ast``. The

@@ -138,7 +138,7 @@ def test_grokfast_seed_snippet_is_refused_as_swapped(tmp_path: Path) -> None:
         load_config(_seed("grokfast", tmp_path))
 
 
-@pytest.mark.skipif(not AXOLOTL_SRC, reason="set AXOLOTL_SRC to an unpacked axolotl 0.19.0 wheel (nox -s axolotl_facts does)")
+@pytest.mark.skipif(not AXOLOTL_SRC, reason="set AXOLOTL_SRC to an unpacked axolotl 0.19.0 wheel (the nox test sessions do)")
 @pytest.mark.parametrize("name", ["grokfast", "kd", "spectrum", "densemixer", "diffusion"])
 def test_seed_fixtures_are_the_readme_snippets(name: str) -> None:
     readme = Path(AXOLOTL_SRC, "axolotl", "integrations", name, "README.md").read_text()

@@ -78,7 +78,7 @@ def test_compatibility_page_is_current() -> None:
     assert committed == render(), "run: python -m lathe.config.compat.docs > docs/axolotl-compatibility.md"
 
 
-@pytest.mark.skipif(not AXOLOTL_SRC, reason="set AXOLOTL_SRC to an unpacked axolotl 0.19.0 wheel (nox -s axolotl_facts does)")
+@pytest.mark.skipif(not AXOLOTL_SRC, reason="set AXOLOTL_SRC to an unpacked axolotl 0.19.0 wheel (the nox test sessions do)")
 def test_key_list_is_what_the_script_reads_from_axolotl() -> None:
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "axolotl_keys.py"), AXOLOTL_SRC],
                          capture_output=True, text=True, check=True).stdout

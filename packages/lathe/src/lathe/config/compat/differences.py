@@ -37,6 +37,13 @@ DIFFERENCES: list[Difference] = [
         "one rule for every key; write bf16: false or max_grad_norm: 0 to turn those off",
     ),
     Difference(
+        "chat_template with tokenizer_use_mistral_common",
+        "ignored (mistral-common's request encoding is used)",
+        "refused, naming both keys",
+        "a key that is accepted and then ignored misleads; mistral-common's encoding is the template",
+        "delete chat_template",
+    ),
+    Difference(
         "`key: false` on an unavailable feature", "the feature stays off", "accepted: it asks for nothing",
         "switching a feature off is honoured by not having it; any other value of the key is refused",
     ),
