@@ -150,3 +150,31 @@ def test_managers_are_independent(plugin_dir: Path) -> None:
     second = Plugins()
     assert first.names == ["one"] and second.names == []
     assert second.call("lathe_training_args", cfg=None) == {}
+
+
+def test_key_implies_its_plugin_without_a_plugins_line(
+    plugin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """DESIGN §6: a key Axolotl accepts without a plugin line (``rl: dpo``) enables lathe's plugin."""
+    from lathe.config import load_config
+    from lathe.config.compat import table
+
+    make_dist(plugin_dir, "fake-k", "kplug", "fake_k", GOOD.format(key="kplug_rate", arg="x", answer="None"))
+    monkeypatch.setitem(table.PLUGINS, "kplug", True)
+    monkeypatch.setitem(table.CORE_KEYS_IN_PLUGINS, "kplug_rate", "kplug")
+    path = tmp_path / "cfg.yaml"
+    path.write_text("base_model: m\ndatasets:\n  - path: d.jsonl\n    type: alpaca\nkplug_rate: 3\n")
+    with caplog.at_level("INFO", logger="lathe.config"):
+        cfg, plugins = load_config(path)
+    assert plugins.names == ["kplug"] and cfg.kplug_rate == 3
+    assert "`kplug_rate` enables plugin 'kplug'" in caplog.text
+
+    path.write_text("base_model: m\ndatasets:\n  - path: d.jsonl\n    type: alpaca\nkplug_rate: null\n")
+    assert load_config(path)[1].names == []  # unset enables nothing
+
+    monkeypatch.setitem(table.PLUGINS, "absent", True)
+    monkeypatch.setitem(table.CORE_KEYS_IN_PLUGINS, "absent_key", "absent")
+    path.write_text("base_model: m\ndatasets:\n  - path: d.jsonl\n    type: alpaca\nabsent_key: 1\n")
+    with pytest.raises(ConfigError, match=r"absent_key \(line 5\): this key is implemented by plugin 'absent', "
+                                          r"which is not installed; pip install lathe-absent"):
+        load_config(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from lathe.plugins import Plugins
 
 Lines = dict[tuple[Any, ...], int]
+log = logging.getLogger("lathe.config")
 
 
 class _Loader(yaml.SafeLoader):
@@ -313,6 +315,41 @@ def validate(
     return cfg
 
 
+def implied_plugins(data: Mapping[str, Any], names: Sequence[str]) -> dict[str, str]:
+    """Plugins that a top-level key enables without a ``plugins:`` line (plugin → the key).
+
+    Axolotl accepts some keys without any plugin line (``rl: dpo``) that lathe implements in a
+    plugin; the compatibility table (``CORE_KEYS_IN_PLUGINS``) says which (DESIGN §6). A key that
+    is unset (``null`` or ``false``) enables nothing.
+    """
+    from lathe.config.compat import table
+    from lathe.plugins import canonical_name
+
+    listed = {canonical_name(n) for n in names}
+    implied: dict[str, str] = {}
+    for key, value in data.items():
+        plugin = table.CORE_KEYS_IN_PLUGINS.get(key)
+        if plugin and table.PLUGINS.get(plugin) and value not in (None, False) and plugin not in listed:
+            implied.setdefault(plugin, key)
+    for plugin, key in implied.items():
+        log.info("`%s` enables plugin %r (no `plugins:` line needed)", key, plugin)
+    return implied
+
+
+def _implied_problem(problem: str, implied: Mapping[str, str], lines: Lines) -> str | None:
+    """A plugin that a key implied failed to load: point at the key, not at ``plugins:``."""
+    from lathe.plugins import KNOWN_DISTRIBUTIONS
+
+    for plugin, key in implied.items():
+        if f'"{plugin}"' in problem:
+            if "is not installed" in problem:
+                dist = KNOWN_DISTRIBUTIONS.get(plugin, f"lathe-{plugin}")
+                return (f"{key} (line {lines.get((key,), '?')}): this key is implemented by plugin {plugin!r}, "
+                        f"which is not installed; pip install {dist}")
+            return f"{key} (line {lines.get((key,), '?')}): {problem}"
+    return None
+
+
 def keys_of_other_plugins(enabled: Sequence[str]) -> dict[str, str]:
     """Config keys of installed plugins that this run does not enable (key → plugin name)."""
     from lathe.plugins import Plugins, describe_all
@@ -366,8 +403,10 @@ def load_config(
         names = data.get("plugins") or []
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ConfigError(str(path), [f"plugins (line {lines.get(('plugins',), '?')}): expected a list of plugin names"])
-        plugins, earlier = Plugins.load_available(names)
-        earlier = [f"plugins (line {lines.get(('plugins',), '?')}): {p}" for p in earlier]
+        implied = implied_plugins(data, names)
+        plugins, earlier = Plugins.load_available([*names, *implied])
+        earlier = [_implied_problem(p, implied, lines) or f"plugins (line {lines.get(('plugins',), '?')}): {p}"
+                   for p in earlier]
     else:
         earlier = []
     refuse_secret_overrides(overrides, plugins)
