@@ -131,7 +131,7 @@ def test_null_and_empty_string_mean_unset(tmp_path: Path) -> None:
     cfg, _ = load_config(path)
     defaults = CoreConfig.model_fields
     assert cfg.lora_r == defaults["lora_r"].default and cfg.sample_packing is False
-    assert cfg.optimizer == "adamw_torch" and cfg.lr_scheduler == "cosine" and cfg.bf16 == "auto"
+    assert cfg.optimizer == "adamw_torch_fused" and cfg.lr_scheduler == "cosine" and cfg.bf16 == "auto"
     assert cfg.wandb_project is None and cfg.default_system_message == ""
     assert cfg.datasets[0].split == "train" and cfg.datasets[0].name is None
     cfg2, _ = load_config(path, ["learning_rate=", "lora_r=4"])

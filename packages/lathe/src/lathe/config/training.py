@@ -50,7 +50,7 @@ class TrainingSection(ConfigModel):
     num_epochs: float = Field(1.0, gt=0)
     max_steps: int | None = Field(None, ge=1)
 
-    optimizer: str = Field("adamw_torch", description="Any optimizer name Axolotl accepts; see docs/training.md#optimizers.")
+    optimizer: str = Field("adamw_torch_fused", description="Any optimizer name Axolotl accepts (default: torch's fused AdamW, as Axolotl); see docs/training.md#optimizers.")
     optim_args: str | dict[str, Any] | None = Field(None, description="Extra optimizer arguments: a dict, or 'key=value,key=value'.")
     optim_target_modules: list[str] | Literal["all_linear"] | None = Field(None, description="Modules GaLore/APOLLO optimizers project (names or regexes).")
     learning_rate: float = Field(2e-5, gt=0)

@@ -23,10 +23,6 @@ DIFFERENCES: list[Difference] = [
         "a misspelt key must never train a different model than the one asked for",
     ),
     Difference(
-        "optimizer (default)", "adamw_torch_fused", "adamw_torch",
-        "the same update; the fused kernel is chosen by torch where it applies",
-    ),
-    Difference(
         "trust_remote_code / pickle weights", "code and .bin weights load when present",
         "off unless trust_remote_code / allow_pickle_weights is set",
         "loading a model must not run code the user did not ask to run",
