@@ -78,8 +78,9 @@ def extra(session: nox.Session, name: str) -> None:
 
 @nox.session
 def e2e(session: nox.Session) -> None:
-    """Real installs of every package, real entry points, tests across packages."""
-    _install(session, *PACKAGES)
+    """Real installs of every package, real entry points, tests across packages (with core's
+    test extras: the examples' QLoRA configs train for real)."""
+    _install(session, *PACKAGES, extras=TEST_EXTRAS)
     env = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "AXOLOTL_SRC": _axolotl_src(session)}
     session.run("pytest", "tests", *session.posargs, env=env)
 

@@ -1,7 +1,7 @@
 """Public helpers for lathe's tests and for plugin authors: everything offline and tiny.
 
 - :func:`tiny_tokenizer` – a byte-level BPE tokenizer trained here, with a ChatML template.
-- :func:`tiny_model` / :func:`write_tiny_model` – Llama, Qwen2 and Qwen2-MoE shaped models.
+- :func:`tiny_model` / :func:`write_tiny_model` – models shaped as every family the examples use.
 - :func:`alpaca_rows`, :func:`chat_rows`, :func:`text_rows`, :func:`write_jsonl` – datasets.
 - :func:`base_config` / :func:`run_training` – a short training from a config dict.
 - :func:`prepared_rows` – a few rows tokenized and masked as ``lathe preprocess`` would.

@@ -1,0 +1,141 @@
+"""Examples cannot rot: every config under examples/ validates as written, and every config whose
+directive says ``train ARCH`` trains 2 steps on a tiny stand-in of that architecture, offline
+(the convention is examples/README.md)."""
+
+from __future__ import annotations
+
+import shlex
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lathe.config import load_config, read_yaml
+from lathe.testing import alpaca_rows, chat_rows, text_rows, write_jsonl, write_tiny_model
+from lathe.testing.models import ARCHITECTURES
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+# Directories that are not configs to train on a stand-in: the quickstart builds its own model
+# (tests/test_report.py runs it), plugin-hello is a plugin package.
+NOT_CONFIG_DIRS = {"quickstart"}
+DIRECTIVE = "# lathe-example:"
+
+
+def _sharegpt_rows() -> list[dict[str, Any]]:
+    """chat_rows in the ShareGPT layout (``conversations`` of ``from``/``value``)."""
+    names = {"system": "system", "user": "human", "assistant": "gpt"}
+    return [{"conversations": [{"from": names[m["role"]], "value": m["content"]} for m in row["messages"]]}
+            for row in chat_rows(16)]
+
+
+# Hub datasets the examples name → rows with the same columns, written to a local file in the test.
+DATA_STAND_INS: dict[str, Callable[[], list[dict[str, Any]]]] = {
+    "yahma/alpaca-cleaned": lambda: alpaca_rows(16),
+    "mlabonne/FineTome-100k": _sharegpt_rows,
+    "HuggingFaceTB/smoltalk": lambda: chat_rows(16),
+    "HuggingFaceFW/fineweb-edu": lambda: text_rows(16),
+}
+# The overrides every training run gets (examples/README.md explains each).
+CI_OVERRIDES = [
+    "max_steps=2", "micro_batch_size=2", "gradient_accumulation_steps=1", "sequence_len=128",
+    "val_set_size=0", "evals_per_epoch=null", "eval_steps=null", "saves_per_epoch=null", "save_steps=null",
+    "flash_attention=false", "bf16=false", "tf32=false",
+]
+
+
+def _configs() -> list[Path]:
+    return sorted(p for p in EXAMPLES.glob("*/*.yaml") if p.parent.name not in NOT_CONFIG_DIRS)
+
+
+CONFIGS = _configs()
+IDS = [f"{p.parent.name}/{p.stem}" for p in CONFIGS]
+
+
+def directive(path: Path) -> list[str]:
+    """The words of the config's one ``# lathe-example:`` line."""
+    lines = [line for line in path.read_text().splitlines() if line.startswith(DIRECTIVE)]
+    assert len(lines) == 1, f"{path}: needs exactly one '{DIRECTIVE} train ARCH' or 'validate-only (why)' line"
+    return shlex.split(lines[0][len(DIRECTIVE):])
+
+
+def _load(path: Path, overrides: list[str]):  # type: ignore[no-untyped-def]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_config(path.name, overrides, check_data=True)
+
+
+def test_every_example_dir_follows_the_convention() -> None:
+    dirs = sorted(p for p in EXAMPLES.iterdir() if p.is_dir())
+    assert len(dirs) >= 10
+    for d in dirs:
+        readme = d / "README.md"
+        assert readme.is_file(), f"{d.name}: needs a README.md (what it trains, the hardware it needs)"
+        if d.name in NOT_CONFIG_DIRS:
+            continue
+        assert list(d.glob("*.yaml")), f"{d.name}: no *.yaml config"
+        lines = [line for line in readme.read_text().splitlines() if line.strip() and not line.startswith("#")]
+        assert len(lines) == 2, f"{readme}: two lines (what it trains; hardware), not {len(lines)}"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=IDS)
+def test_example_validates_as_written(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    words = directive(path)
+    assert words and (words[0] == "train" or words[0].startswith("validate-only")), words
+    if words[0] == "train":
+        assert len(words) >= 2 and words[1] in ARCHITECTURES, f"{path}: 'train ARCH', ARCH one of {list(ARCHITECTURES)}"
+        assert all(w == "--set" or "=" in w for w in words[2:]), f"{path}: after ARCH only --set KEY=VALUE"
+    else:
+        assert "(" in " ".join(words), f"{path}: validate-only needs its reason in parentheses"
+    monkeypatch.chdir(path.parent)
+    _load(path, [])
+
+
+@pytest.fixture(scope="session")
+def stand_ins(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Tiny model of an architecture, built once per session."""
+    built: dict[str, Path] = {}
+
+    def get(arch: str) -> Path:
+        if arch not in built:
+            built[arch] = write_tiny_model(tmp_path_factory.mktemp(f"tiny-{arch}"), arch)  # type: ignore[arg-type]
+        return built[arch]
+
+    return get
+
+
+def training_overrides(path: Path, arch: Path, tmp: Path, extra: list[str]) -> list[str]:
+    """The ``--set`` list of examples/README.md for one config."""
+    data, _ = read_yaml(path)
+    sets = [f"base_model={arch}", f"output_dir={tmp / 'out'}", f"dataset_prepared_path={tmp / 'prepared'}", *CI_OVERRIDES]
+    if data.get("tokenizer_config"):
+        sets.append(f"tokenizer_config={arch}")
+    for key in ("datasets", "test_datasets"):
+        for i, entry in enumerate(data.get(key) or []):
+            hub = entry.get("path", "")
+            if (path.parent / hub).exists():
+                continue
+            assert hub in DATA_STAND_INS, f"{path}: no stand-in for dataset {hub!r}; add one to DATA_STAND_INS"
+            local = write_jsonl(DATA_STAND_INS[hub](), tmp / "data" / f"{hub.replace('/', '__')}.jsonl")
+            sets += [f"{key}.{i}.path={local}", f"{key}.{i}.name=null", f"{key}.{i}.split=train"]
+    return [*sets, *(w for w in extra if w != "--set")]
+
+
+TRAINED = [(p, i) for p, i in zip(CONFIGS, IDS, strict=True) if p.read_text().count(f"{DIRECTIVE} train ")]
+
+
+@pytest.mark.parametrize("path", [p for p, _ in TRAINED], ids=[i for _, i in TRAINED])
+def test_example_trains_two_steps_on_its_stand_in(
+    path: Path, stand_ins: Callable[[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lathe.train.run import train
+
+    words = directive(path)
+    overrides = training_overrides(path, stand_ins(words[1]), tmp_path, words[2:])
+    monkeypatch.chdir(path.parent)
+    cfg, plugins = _load(path, overrides)
+    result = train(cfg, plugins)
+    history = [h for h in result.trainer.state.log_history if "loss" in h]
+    assert result.trainer.state.global_step == 2, result.trainer.state.global_step
+    assert history and all(h["loss"] == h["loss"] and h["loss"] > 0 for h in history), history
