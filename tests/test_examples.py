@@ -17,8 +17,8 @@ from lathe.testing import alpaca_rows, chat_rows, text_rows, write_jsonl, write_
 from lathe.testing.models import ARCHITECTURES
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-# Directories that are not configs to train on a stand-in: the quickstart builds its own model
-# (tests/test_report.py runs it), plugin-hello is a plugin package.
+# Directories whose config is not trained on a stand-in: the quickstart builds its own tiny model
+# and data (run.sh).
 NOT_CONFIG_DIRS = {"quickstart"}
 DIRECTIVE = "# lathe-example:"
 
