@@ -52,6 +52,9 @@ class ModelSection(ConfigModel):
     bnb_4bit_quant_type: Literal["nf4", "fp4"] = "nf4"
     bnb_4bit_use_double_quant: bool = True
     bnb_4bit_compute_dtype: Literal["bfloat16", "float16", "float32"] | None = None
+    quantize_moe_experts: bool = Field(
+        False, description="Store the fused MoE experts (Qwen2/Qwen3-MoE, OLMoE, Mixtral) in 4 bits too "
+        "(bnb_4bit_quant_type, per expert), dequantized per expert in the forward; needs load_in_4bit.")
 
     @field_validator("model_type")
     @classmethod

@@ -27,6 +27,10 @@ _NOT_WITH_MISTRAL_COMMON = ("chat_template", "chat_template_jinja", "special_tok
                             "eot_tokens")
 
 
+def _as_list(value: list[str] | str | None) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
 class CoreConfig(
     ModelSection, DataSection, AdapterSection, TrainingSection, TrackingSection
 ):
@@ -84,6 +88,12 @@ class CoreConfig(
             raise ValueError("set load_in_4bit or load_in_8bit, not both")
         if (self.load_in_4bit or self.load_in_8bit) and not self.adapter:
             raise ValueError("load_in_4bit/load_in_8bit need adapter: lora or qlora (quantized weights are frozen)")
+        if self.quantize_moe_experts and not self.load_in_4bit:
+            raise ValueError("quantize_moe_experts needs load_in_4bit: true (the experts are stored in 4 bits "
+                             "beside bitsandbytes' 4-bit linear layers)")
+        if self.quantize_moe_experts and any("experts" in t for t in _as_list(self.lora_target_parameters)):
+            raise ValueError("lora_target_parameters: LoRA on quantized experts is not available; with "
+                             "quantize_moe_experts put LoRA on the other modules (lora_target_modules)")
         if self.bf16 is True and self.fp16:
             raise ValueError("set bf16 or fp16, not both")
         if self.loraplus_lr_ratio is not None and not self.adapter:
@@ -103,6 +113,7 @@ class CoreConfig(
 
 
 Config = CoreConfig
+
 """The type every hook receives. At run time it is the class :func:`config_class` built."""
 
 

@@ -146,6 +146,17 @@ def model_class(cfg: Config) -> Any:
 
 
 def build_model(cfg: Config, config: PretrainedConfig) -> PreTrainedModel:
+    """The model with its weights; with ``quantize_moe_experts`` (and ``load_in_4bit``) its fused
+    MoE experts are then stored in 4 bits (:mod:`lathe.models.moe`)."""
+    model = _build_model(cfg, config)
+    if cfg.quantize_moe_experts and cfg.load_in_4bit:
+        from lathe.models.moe import quantize_experts
+
+        quantize_experts(cfg, model)
+    return model
+
+
+def _build_model(cfg: Config, config: PretrainedConfig) -> PreTrainedModel:
     """Random weights from the config, or the pretrained weights (safetensors unless allowed)."""
     cls = model_class(cfg)
     dtype = weights_dtype(cfg)

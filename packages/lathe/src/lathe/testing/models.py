@@ -13,6 +13,7 @@ Arch = Literal[
     "llama", "mistral", "qwen2", "qwen3", "gemma3", "phi3", "olmo2", "smollm3",
     "qwen2_moe", "qwen3_moe", "mixtral", "olmoe",
 ]
+MOE_ARCHS: tuple[Arch, ...] = ("qwen2_moe", "qwen3_moe", "olmoe", "mixtral")  # fused experts (lathe.models.moe)
 
 # transformers config class of each architecture, and what it needs besides the common shape.
 _MOE = dict(num_experts=4, num_experts_per_tok=2, output_router_logits=False)

@@ -85,4 +85,10 @@ DIFFERENCES: list[Difference] = [
         "the pad is attended by the documents after it in the row (it is never trained)",
         "lathe's unpacked rows carry no attention mask; padding is otherwise only at the end",
     ),
+    Difference(
+        "quantize_moe_experts", "with load_in_4bit or load_in_8bit; CUDA only; LoRA on the experts "
+        "through lora_target_parameters", "with load_in_4bit only, on CPU and CUDA; the quantized experts "
+        "take no LoRA (refused)", "lathe stores the experts in bitsandbytes' 4-bit format; LoRA on them "
+        "is not available yet (docs/moe.md)",
+    ),
 ]

@@ -185,7 +185,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     ),
     _QUANT: (
         "qat", "quantization", "fp8", "fp8_config", "gptq", "model_quantization_config",
-        "model_quantization_config_kwargs", "bnb_config_kwargs", "use_onebitllms", "quantize_moe_experts",
+        "model_quantization_config_kwargs", "bnb_config_kwargs", "use_onebitllms",
     ),
     _QGALORE: (
         "qgalore_cos_threshold", "qgalore_gamma_proj", "qgalore_proj_bits", "qgalore_proj_group_size",
