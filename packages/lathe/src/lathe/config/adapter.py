@@ -31,6 +31,9 @@ class AdapterSection(ConfigModel):
     peft_trainable_token_indices: list[int] | dict[str, list[int]] | None = Field(None, description="Token rows of embed_tokens to train alongside LoRA.")
     peft_ensure_weight_tying: bool | None = Field(None, description="Tie the adapters of tied weights (PEFT ensure_weight_tying).")
     peft_autocast_adapter_dtype: bool | None = Field(None, description="Keep adapter weights in float32 (PEFT's default: true).")
+    lora_mlp_kernel: bool | None = Field(None, description="Fused LoRA autograd function for gated MLPs (gate/up/down): saves less for backward (docs/memory.md).")
+    lora_qkv_kernel: bool | None = Field(None, description="Fused LoRA autograd function for the q/k/v projections (docs/memory.md).")
+    lora_o_kernel: bool | None = Field(None, description="Fused LoRA autograd function for the attention output projection (docs/memory.md).")
 
     @model_validator(mode="after")
     def _new_adapter_keys_need_a_new_adapter(self) -> AdapterSection:
@@ -41,6 +44,22 @@ class AdapterSection(ConfigModel):
         if shaping and self.lora_model_dir:
             raise ValueError(f"{', '.join(shaping)} shape a new adapter; with lora_model_dir the saved "
                              "adapter_config.json decides them: remove them")
+        return self
+
+    @model_validator(mode="after")
+    def _lora_kernels_serve_plain_lora(self) -> AdapterSection:
+        kernels = [k for k in ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel") if getattr(self, k)]
+        if not kernels:
+            return self
+        named = ", ".join(kernels)
+        if not self.adapter:
+            raise ValueError(f"{named} need adapter: lora or qlora")
+        if self.lora_dropout > 0:
+            raise ValueError(f"{named} need lora_dropout: 0 (the fused kernels apply no dropout)")
+        if self.peft_use_dora:
+            raise ValueError(f"{named} do not support peft_use_dora (DoRA); set them to false")
+        if self.lora_fan_in_fan_out:
+            raise ValueError(f"{named} do not support lora_fan_in_fan_out")
         return self
 
 

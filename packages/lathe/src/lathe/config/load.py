@@ -307,7 +307,9 @@ def validate(
         raise ConfigError(source, problems)
     problems = plugins.call("lathe_validate_config", cfg=cfg)
     try:  # exclusive losses (Liger's fused CE, CCE, KD) conflict through the contract, before any load
-        plugins.call("lathe_hidden_states_loss", cfg=cfg)
+        from lathe.chunked_loss import hidden_states_loss
+
+        hidden_states_loss(cfg, plugins)
     except LatheError as exc:
         problems = [*problems, str(exc)]
     if problems:

@@ -43,9 +43,12 @@ class ModelSection(ConfigModel):
     flex_attention: bool | None = Field(None, description="Axolotl's switch for attn_implementation: flex_attention.")
     eager_attention: bool | None = None
 
-    gradient_checkpointing: bool | Literal["offload"] = False
+    gradient_checkpointing: bool | Literal["offload", "offload_disk"] = Field(
+        False, description="Recompute activations in backward; offload / offload_disk also set activation_offloading true / disk.")
     gradient_checkpointing_kwargs: dict[str, Any] | None = None
-    activation_offloading: bool = Field(False, description="Offload saved activations to CPU during the forward pass.")
+    activation_offloading: bool | Literal["legacy", "disk", "hidden_states"] = Field(
+        False, description="Move saved activations off the accelerator during forward: true (CPU, side stream), "
+        "legacy (CPU, synchronous) or disk (temporary files); see docs/memory.md.")
 
     load_in_8bit: bool = False
     load_in_4bit: bool = False
@@ -66,6 +69,16 @@ class ModelSection(ConfigModel):
             "(AutoModelForCausalLM or a *ForCausalLM class); multimodal, classification and "
             "sequence-to-sequence model classes are not available yet"
         )
+
+    @model_validator(mode="after")
+    def _offloading_modes(self) -> ModelSection:
+        if self.activation_offloading == "hidden_states":
+            raise ValueError("activation_offloading: hidden_states (offloading only the checkpointed layer inputs) is not "
+                             "available in lathe; use true, legacy or disk")
+        if self.gradient_checkpointing in ("offload", "offload_disk") and self.activation_offloading not in (False, True):
+            raise ValueError(f"gradient_checkpointing: {self.gradient_checkpointing} already chooses the activation "
+                             f"offloading; remove activation_offloading: {self.activation_offloading}")
+        return self
 
     @model_validator(mode="after")
     def _model_kwargs_lathe_does_not_set(self) -> ModelSection:

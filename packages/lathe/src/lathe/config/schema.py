@@ -10,6 +10,7 @@ from pydantic import BaseModel, create_model, model_validator
 
 from lathe.config.adapter import AdapterSection
 from lathe.config.data import DataSection
+from lathe.config.memory import MemorySection
 from lathe.config.model import ModelSection
 from lathe.config.tracking import TrackingSection
 from lathe.config.training import TrainingSection
@@ -32,7 +33,7 @@ def _as_list(value: list[str] | str | None) -> list[str]:
 
 
 class CoreConfig(
-    ModelSection, DataSection, AdapterSection, TrainingSection, TrackingSection
+    ModelSection, DataSection, AdapterSection, TrainingSection, TrackingSection, MemorySection
 ):
     """Every key the core understands. Plugins' fields are merged in by :func:`config_class`."""
 

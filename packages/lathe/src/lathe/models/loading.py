@@ -217,10 +217,6 @@ def set_special_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizer
                 setattr(model.generation_config, name, value)
 
 
-def activation_offloading(cfg: Config) -> bool:
-    return cfg.activation_offloading or cfg.gradient_checkpointing == "offload"
-
-
 def enable_gradient_checkpointing(cfg: Config, model: PreTrainedModel) -> None:
     if not cfg.gradient_checkpointing:
         return
@@ -242,6 +238,8 @@ def load_model(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: Plugins
     """
     from lathe.models.adapters import attach_adapter
     from lathe.models.freeze import freeze_except
+    from lathe.models.lora_kernels import apply_lora_kernels
+    from lathe.models.tiled_mlp import apply_tiled_mlp
 
     model = build_model(cfg, model_config(cfg))
     added = resize_embeddings(model, len(tokenizer))
@@ -255,5 +253,9 @@ def load_model(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: Plugins
         model = attach_adapter(cfg, model, new_tokens=added > 0 or bool(cfg.tokens))
         plugins.call("lathe_post_adapter_load", cfg=cfg, model=model)
     freeze_except(cfg, model)
+    for applied in apply_lora_kernels(cfg, model):
+        _note(f"{applied}: LoRA projections run through lathe's fused autograd functions")
+    if apply_tiled_mlp(cfg, model):
+        _note("tiled_mlp: decoder MLPs run over sequence shards, recomputed in backward")
     plugins.call("lathe_post_model_load", cfg=cfg, model=model, tokenizer=tokenizer)
     return model

@@ -41,16 +41,17 @@ def build_trainer(
     config, each replaceable by the hook of the same name."""
     from transformers import EarlyStoppingCallback, Trainer
 
+    from lathe.chunked_loss import hidden_states_loss
     from lathe.data.collate import BoundaryMasking, FlashVarlen, build_collator
-    from lathe.models.loading import activation_offloading
     from lathe.train.args import build_training_arguments
     from lathe.train.guards import GracefulInterrupt, NonFiniteGuard
+    from lathe.train.offload import offload_mode
     from lathe.train.optimizers import optimizer_cls_and_kwargs
     from lathe.train.trainer import trainer_class
 
     args = build_training_arguments(cfg, plugins, len(train_data), eval_data is not None)
     plugin_cls = plugins.call("lathe_trainer_cls", cfg=cfg)
-    hidden_loss = plugins.call("lathe_hidden_states_loss", cfg=cfg)
+    hidden_loss = hidden_states_loss(cfg, plugins)
     if hidden_loss is not None and plugin_cls is not None and plugin_cls.compute_loss is not Trainer.compute_loss:
         raise LatheError(
             f"{hidden_loss.config_key or 'a hidden-states loss'} cannot be combined with the trainer "
@@ -91,7 +92,7 @@ def build_trainer(
     )
     trainer.lathe_cfg = cfg  # type: ignore[attr-defined]
     trainer.lathe_plugins = plugins  # type: ignore[attr-defined]
-    trainer.lathe_offload_activations = activation_offloading(cfg)  # type: ignore[attr-defined]
+    trainer.lathe_offload_activations = offload_mode(cfg)  # type: ignore[attr-defined]
     if hidden_loss is not None:
         from lathe.hidden_loss import verify_output_head
 

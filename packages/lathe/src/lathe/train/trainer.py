@@ -26,6 +26,7 @@ from transformers.trainer import TRAINING_ARGS_NAME
 from lathe.data.collate import pad_id_of
 from lathe.metrics import StepMetrics
 from lathe.train.checkpoints import reload_converted_weights, write_checkpoint
+from lathe.train.offload import offloading
 from lathe.train.plugin_state import load_plugin_state, save_plugin_state
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class LatheTrainerMixin:
     #: shifted (a diffusion LM predicts each token at its own position) sets it to False.
     lathe_next_token_labels: bool = True
     lathe_staging_dir: str | None = None
-    lathe_offload_activations: bool = False
+    lathe_offload_activations: str | None = None  # a mode of lathe.train.offload
     lathe_hidden_loss: HiddenStatesLoss | None = None
     lathe_metrics: StepMetrics  # the hidden-states loss's metrics, averaged into each log line
 
@@ -94,12 +95,7 @@ class LatheTrainerMixin:
         total, trained = count_tokens(inputs, pad_id_of(tokenizer) if tokenizer is not None else None)
         counters["all"] += total
         counters["trained"] += trained
-        offload = (
-            torch.autograd.graph.save_on_cpu(pin_memory=torch.cuda.is_available())
-            if self.lathe_offload_activations
-            else contextlib.nullcontext()
-        )
-        with offload:
+        with offloading(self.lathe_offload_activations):
             return super().training_step(model, inputs, num_items_in_batch)  # type: ignore[misc]
 
     def use_hidden_states_loss(self, loss: HiddenStatesLoss) -> None:

@@ -152,7 +152,10 @@ _QGALORE = "the q_galore_adamw8bit optimizer is not available (see docs/training
 _DION = "the dion optimizer is not available (see docs/training.md#optimizers)"
 _GENERATION = "sample generation during training is not available yet; use `lathe inference` on a checkpoint"
 _MEMORY = "this memory-saving path is not available yet; use gradient_checkpointing or activation_offloading"
-_LORA_KERNELS = "Axolotl's fused LoRA kernels are not available yet; LoRA trains with PEFT's modules (same result)"
+_LORA_KERNELS = (
+    "peft's LoRA embedding already keeps only the token ids and a rank-r lookup for backward, so a fused "
+    "embedding kernel would save nothing; LoRA embeddings train with peft's module (same result)"
+)
 _PEFT_NY = "this PEFT option is not available in lathe yet"
 _EMBED = "this embedding-handling option is not available in lathe yet"
 _EVAL_NY = "this evaluation option is not available yet; lathe reports eval loss"
@@ -198,11 +201,10 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "generation_temperature", "generation_top_k", "generation_top_p", "num_generation_samples",
     ),
     _MEMORY: (
-        "layer_offloading", "selective_checkpointing", "dynamic_checkpoint", "tiled_mlp", "tiled_mlp_num_shards",
-        "tiled_mlp_use_original_mlp", "chunked_cross_entropy", "chunked_cross_entropy_num_chunks", "ple_cpu_offload",
+        "layer_offloading", "selective_checkpointing", "dynamic_checkpoint", "ple_cpu_offload",
         "gc_steps", "gc_collect_steps", "torch_empty_cache_steps",
     ),
-    _LORA_KERNELS: ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel"),
+    _LORA_KERNELS: ("lora_embedding_kernel",),
     _PEFT_NY: (
         "peft", "relora",
         "relora_cpu_offload", "relora_prune_method", "relora_prune_ratio", "merge_lora", "merge_method",
