@@ -12,7 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lathe.errors import LatheError
-from lathe.hidden_loss import IGNORE_INDEX, HiddenStatesLoss, OutputHead, next_token_targets, token_count
+from lathe.hidden_loss import (
+    IGNORE_INDEX,
+    HiddenStatesLoss,
+    OutputHead,
+    next_token_targets,
+    token_count,
+)
 
 if TYPE_CHECKING:
     import torch
