@@ -4,7 +4,7 @@ directive says ``train ARCH`` trains 2 steps on a tiny stand-in of that architec
 
 from __future__ import annotations
 
-import shlex
+import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -30,12 +30,22 @@ def _sharegpt_rows() -> list[dict[str, Any]]:
             for row in chat_rows(16)]
 
 
+def _teacher_logprob_rows() -> list[dict[str, Any]]:
+    """Chats with top-3 teacher logprobs on their last tokens (lathe-kd's format; ids of the stand-in's vocabulary)."""
+    rows = []
+    for i, row in enumerate(chat_rows(16)):
+        entries = [[{"token": (7 * i + 13 * j + k) % 400, "logprob": -0.5 * (k + 1)} for k in range(3)] for j in range(6)]
+        rows.append({"messages_combined": row["messages"], "llm_text_generation_vllm_logprobs": entries})
+    return rows
+
+
 # Hub datasets the examples name → rows with the same columns, written to a local file in the test.
 DATA_STAND_INS: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "yahma/alpaca-cleaned": lambda: alpaca_rows(16),
     "mlabonne/FineTome-100k": _sharegpt_rows,
     "HuggingFaceTB/smoltalk": lambda: chat_rows(16),
     "HuggingFaceFW/fineweb-edu": lambda: text_rows(16),
+    "axolotl-ai-co/evolkit-logprobs-pipeline-75k-v2-sample": _teacher_logprob_rows,
 }
 # The overrides every training run gets (examples/README.md explains each).
 CI_OVERRIDES = [
@@ -57,7 +67,7 @@ def directive(path: Path) -> list[str]:
     """The words of the config's one ``# lathe-example:`` line."""
     lines = [line for line in path.read_text().splitlines() if line.startswith(DIRECTIVE)]
     assert len(lines) == 1, f"{path}: needs exactly one '{DIRECTIVE} train ARCH' or 'validate-only (why)' line"
-    return shlex.split(lines[0][len(DIRECTIVE):])
+    return lines[0][len(DIRECTIVE):].split()
 
 
 def _load(path: Path, overrides: list[str]):  # type: ignore[no-untyped-def]
@@ -133,7 +143,8 @@ def test_example_trains_two_steps_on_its_stand_in(
 
     words = directive(path)
     overrides = training_overrides(path, stand_ins(words[1]), tmp_path, words[2:])
-    monkeypatch.chdir(path.parent)
+    workdir = shutil.copytree(path.parent, tmp_path / "example")  # what a run writes beside it stays in tmp
+    monkeypatch.chdir(workdir)
     cfg, plugins = _load(path, overrides)
     result = train(cfg, plugins)
     history = [h for h in result.trainer.state.log_history if "loss" in h]
