@@ -12,6 +12,7 @@ A :class:`Plugins` object belongs to one run; there is no global registry.
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,11 @@ ALIASES: dict[str, str] = {
     "axolotl.integrations.liger.LigerPlugin": "liger",
     "axolotl.integrations.spectrum.SpectrumPlugin": "spectrum",
     "axolotl.integrations.swanlab.SwanLabPlugin": "swanlab",
+}
+
+# Axolotl plugin class paths whose keys lathe's core reads: the line enables nothing, with one info line.
+IN_CORE: dict[str, str] = {
+    "axolotl.integrations.kernels.KernelsPlugin": "use_scattermoe / use_sonicmoe are core keys (docs/moe.md)",
 }
 
 # Where to get the plugins we publish, for the "not installed" message.
@@ -169,7 +175,9 @@ class Plugins:
         infos, problems = [], []
         for raw in names:
             name = canonical_name(raw)
-            if name in blocked:
+            if raw in IN_CORE:
+                print(f"lathe: plugins: {raw} needs no plugin in lathe: {IN_CORE[raw]}", file=sys.stderr)
+            elif name in blocked:
                 problems.append(f'plugin "{name}" is enabled in `plugins` but disabled by {DISABLE_ENV}')
             elif name not in available:
                 problems.append(_not_installed_message(raw, name, available))

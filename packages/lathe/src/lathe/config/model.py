@@ -9,6 +9,8 @@ from pydantic import Field, field_validator, model_validator
 from lathe.config.base import ConfigModel
 from lathe.config.fields import data_field
 
+# transformers' experts_implementation values (integrations/moe.py), and Axolotl's scattermoe
+ExpertsImplementation = Literal["eager", "batched_mm", "grouped_mm", "sonicmoe", "deepgemm", "scattermoe"]
 AttnImplementation = Literal[
     "eager", "sdpa", "flex_attention", "flash_attention_2", "flash_attention_3"
 ]
@@ -58,6 +60,15 @@ class ModelSection(ConfigModel):
     quantize_moe_experts: bool = Field(
         False, description="Store the fused MoE experts (Qwen2/Qwen3-MoE, OLMoE, Mixtral) in 4 bits too "
         "(bnb_4bit_quant_type, per expert), dequantized per expert in the forward; needs load_in_4bit.")
+    experts_implementation: ExpertsImplementation | None = Field(
+        None, description="transformers' forward for fused MoE experts (default: its grouped_mm where it runs, "
+        "else eager); scattermoe goes with use_scattermoe. See docs/moe.md.")
+    use_scattermoe: bool | None = Field(None, description="Axolotl's ScatterMoE switch: lathe serves it with "
+                                        "transformers' grouped_mm experts and says so.")
+    use_sonicmoe: bool | None = Field(None, description="transformers' SonicMoE experts when the kernels package, a "
+                                      "Hopper GPU and the kernel in the local cache are present, else grouped_mm.")
+    use_kernels: bool | None = Field(None, description="transformers' use_kernels: hub kernels (kernels package) "
+                                     "for the layers that declare one (pip install 'lathe[kernels]').")
 
     @field_validator("model_type")
     @classmethod
@@ -81,6 +92,21 @@ class ModelSection(ConfigModel):
         return self
 
     @model_validator(mode="after")
+    def _experts_keys_agree(self) -> ModelSection:
+        if self.use_scattermoe and self.use_sonicmoe:
+            raise ValueError("set use_scattermoe or use_sonicmoe, not both")
+        switch = "scattermoe" if self.use_scattermoe else "sonicmoe" if self.use_sonicmoe else None
+        given = self.experts_implementation
+        if given == "scattermoe" and switch != "scattermoe":
+            raise ValueError("experts_implementation: scattermoe needs use_scattermoe: true")
+        if switch and given not in (None, switch):
+            raise ValueError(f"experts_implementation: {given} contradicts use_{switch}: true")
+        if given and self.quantize_moe_experts:
+            raise ValueError(f"experts_implementation: {given}: with quantize_moe_experts the 4-bit experts run "
+                             "lathe's own per-expert path; remove experts_implementation")
+        return self
+
+    @model_validator(mode="after")
     def _model_kwargs_lathe_does_not_set(self) -> ModelSection:
         given = set(self.overrides_of_model_kwargs or {})
         owned = sorted(given & set(MODEL_KWARGS_OWNED))
@@ -97,4 +123,5 @@ MODEL_KWARGS_OWNED: dict[str, str] = {
     "attn_implementation": "attn_implementation", "trust_remote_code": "trust_remote_code",
     "use_safetensors": "allow_pickle_weights", "revision": "revision_of_model",
     "quantization_config": "load_in_4bit / load_in_8bit", "device_map": "lathe (one device)",
+    "experts_implementation": "experts_implementation / use_scattermoe / use_sonicmoe", "use_kernels": "use_kernels",
 }

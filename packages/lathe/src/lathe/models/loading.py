@@ -148,7 +148,11 @@ def model_class(cfg: Config) -> Any:
 def build_model(cfg: Config, config: PretrainedConfig) -> PreTrainedModel:
     """The model with its weights; with ``quantize_moe_experts`` (and ``load_in_4bit``) its fused
     MoE experts are then stored in 4 bits (:mod:`lathe.models.moe`)."""
+    from lathe.models.moe_kernels import apply_use_kernels, check_model_has_experts
+
     model = _build_model(cfg, config)
+    check_model_has_experts(cfg, model)
+    apply_use_kernels(cfg, model)
     if cfg.quantize_moe_experts and cfg.load_in_4bit:
         from lathe.models.moe import quantize_experts
 
@@ -158,20 +162,24 @@ def build_model(cfg: Config, config: PretrainedConfig) -> PreTrainedModel:
 
 def _build_model(cfg: Config, config: PretrainedConfig) -> PreTrainedModel:
     """Random weights from the config, or the pretrained weights (safetensors unless allowed)."""
+    from lathe.models.moe_kernels import build_kwargs
+
     cls = model_class(cfg)
     dtype = weights_dtype(cfg)
     attn = attention_backend(cfg)
+    experts = build_kwargs(cfg)
     if cfg.random_init_weights:
         torch.manual_seed(cfg.seed)
         if hasattr(cls, "from_config"):  # an Auto class
             return cls.from_config(
-                config, dtype=dtype, attn_implementation=attn, trust_remote_code=cfg.trust_remote_code
+                config, dtype=dtype, attn_implementation=attn, trust_remote_code=cfg.trust_remote_code, **experts
             )
-        return cls._from_config(config, dtype=dtype, attn_implementation=attn)
+        return cls._from_config(config, dtype=dtype, attn_implementation=attn, **experts)
     kwargs: dict[str, Any] = dict(
         config=config,
         dtype=dtype,
         attn_implementation=attn,
+        **experts,
         trust_remote_code=cfg.trust_remote_code,
         use_safetensors=None if cfg.allow_pickle_weights else True,
         revision=cfg.revision_of_model,

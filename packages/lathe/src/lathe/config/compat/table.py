@@ -57,7 +57,8 @@ INTEGRATIONS: dict[str, str | None] = {
 INTEGRATION_REASONS: dict[str, str] = {
     "expert_parallel": "expert parallelism spans several GPUs, and multi-GPU training is not available yet",
     "hatchery": "training through a remote Tinker/Hatchery service is not available in lathe",
-    "kernels": "Axolotl's MoE and DeepSeek/Gemma kernel patches are not available in lathe yet",
+    "kernels": "lathe reads use_scattermoe and use_sonicmoe in core (docs/moe.md); Axolotl's other kernel patches "
+               "(DeepSeek-V4, GLM DSA, Gemma-4, NVFP4, its bnb-MoE fast paths, expert_backend) are not available",
     "mora": "the MoRA adapter is not available in lathe; use adapter: lora",
     "nemo_gym": "NeMo Gym environments belong to RL training, which is not available yet",
 }
@@ -220,7 +221,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     "attention backends other than eager, sdpa, flex_attention and flash_attention_2/3 are not available; "
     "use attn_implementation": (
         "xformers_attention", "sage_attention", "flash_attn_d512", "sdpa_varlen", "fused_attn_kernel",
-        "large_head_attention", "gemma4_hybrid_attn_impl", "experts_implementation", "llama4_linearized_experts",
+        "large_head_attention", "gemma4_hybrid_attn_impl", "llama4_linearized_experts",
         "scaling_softmax", "scaling_softmax_bias", "scaling_softmax_factor", "flex_attn_compile_kwargs",
     ),
     _NOT_YET: (
@@ -232,7 +233,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "shuffle_before_merging_datasets", "skip_prepare_dataset", "preprocess_iterable",
         "chat_template_kwargs", "tokenizer_save_jinja_files",
         "accelerator_config", "profiler_steps", "profiler_steps_start", "trainer_cls",
-        "use_eaft", "eaft_alpha", "eaft_k", "use_kernels", "torchdistx_path", "bfloat16", "float16", "float32",
+        "use_eaft", "eaft_alpha", "eaft_k", "torchdistx_path", "bfloat16", "float16", "float32",
     ),
 }
 
