@@ -58,6 +58,7 @@ KNOWN_DISTRIBUTIONS: dict[str, str] = {
     "llmcompressor": "lathe-llmcompressor",
     "lm_eval": "lathe-lm-eval",
     "liger": "lathe-liger",
+    "rl": "lathe-rl",
     "spectrum": "lathe-spectrum",
     "swanlab": "lathe-swanlab",
 }

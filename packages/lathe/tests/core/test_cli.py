@@ -71,7 +71,7 @@ def test_validate_reports_every_problem_preprocess_would_find(tmp_path: Path) ->
     err = result.stderr
     expected = [
         'plugins (line 5): plugin "not_a_plugin" named in `plugins` is not installed',
-        "rl_beta (line 6): not available in lathe: belongs to the rl integration",
+        "rl_beta (line 6): this key is implemented by plugin 'rl', which is not installed; pip install lathe-rl",
         "fsdp_version (line 8): not available in lathe: multi-GPU training",
         "test_datasets[0].field_thinking (line 13): not available in lathe",
         "chat_template (line 7): given 'not_a_template': unknown template 'not_a_template'",

@@ -72,6 +72,8 @@ def _entry_problems(entry: Any, where: str, registry: dict[str, Any]) -> list[st
     if kind not in registry:
         values = value_statuses()
         rl = dict(values["datasets[].type (rl)"])
+        if kind in rl and rl[kind].kind == "implemented":
+            return [f"{where}.type: {kind!r} is a preference dataset type: it needs rl: (dpo, kto, …) and lathe-rl"]
         if kind in rl:
             return [f"{where}.type: {kind!r} is an Axolotl dataset type lathe does not provide yet: {rl[kind].detail}"]
         if kind in dict(values["datasets[].type"]):

@@ -60,6 +60,16 @@ def value_statuses() -> dict[str, list[tuple[str, Status]]]:
     def accepted(values: set[str], name: str) -> Status:
         return Status("implemented", "core") if name in values else Status("refused", "not available in lathe yet")
 
+    def rl_value(name: str) -> Status:
+        if name in table.RL_METHODS:
+            return Status("implemented", "rl")
+        return Status("refused", f"rl: {name} is not available in lathe-rl yet")
+
+    def rl_type(name: str, kind: str) -> Status:
+        if name in table.RL_DATASET_TYPES and kind in table.RL_METHODS:
+            return Status("implemented", "rl")
+        return Status("refused", f"an RL dataset type (rl: {kind}) that lathe-rl does not provide yet")
+
     schedulers = _literal_values(TrainingSection, "lr_scheduler")
     attention = _literal_values(ModelSection, "attn_implementation")
     types = set(core_strategies())
@@ -67,13 +77,10 @@ def value_statuses() -> dict[str, list[tuple[str, Status]]]:
     return {
         "optimizer": [(n, optimizer(n)) for n in sorted({*enums["optimizer"]["axolotl"], *data["transformers"]["optimizer"]})],
         "lr_scheduler": [(n, accepted(schedulers, n)) for n in sorted({*enums["lr_scheduler"]["axolotl"], *data["transformers"]["lr_scheduler"]})],
-        "rl": [(n, Status("refused", "belongs to the rl integration, which is not available in lathe yet")) for n in enums["rl"]],
+        "rl": [(n, rl_value(n)) for n in enums["rl"]],
         "attn_implementation": [(n, accepted(attention, n)) for n in enums["attn_implementation"]],
         "datasets[].type": [(n, accepted(types, n)) for n in sft],
-        "datasets[].type (rl)": [
-            (n, Status("refused", f"an RL dataset type (rl: {kind}); the rl integration is not available in lathe yet"))
-            for kind, names in enums["dataset_type"]["rl"].items() for n in names
-        ],
+        "datasets[].type (rl)": [(n, rl_type(n, kind)) for kind, names in enums["dataset_type"]["rl"].items() for n in names],
         "chat_template": [(n, template(n)) for n in enums["chat_template"]],
     }
 

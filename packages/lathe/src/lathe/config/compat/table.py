@@ -32,7 +32,7 @@ PLUGINS: dict[str, bool] = {
     "swanlab": True,
     "lm_eval": True,
     "llmcompressor": True,
-    "rl": False,
+    "rl": True,
 }
 
 # Axolotl integration (its folder under axolotl/integrations) → the lathe plugin for its keys.
@@ -65,13 +65,16 @@ INTEGRATION_REASONS: dict[str, str] = {
 
 # Axolotl core keys that lathe implements in a plugin (the plugin is enabled by the key, DESIGN §6).
 _RL_KEYS = (
-    "rl", "trl", "vllm", "ebft", "rl_beta", "dpo_beta", "dpo_label_smoothing", "dpo_loss_type",
-    "dpo_loss_weights", "dpo_padding_free", "dpo_use_liger_kernel", "dpo_use_weighting", "orpo_alpha",
-    "kto_desirable_weight", "kto_undesirable_weight", "simpo_gamma", "cpo_alpha",
-    "precompute_ref_log_probs", "reward_model", "process_reward_model", "center_rewards_coefficient",
-    "num_labels", "max_prompt_len",
+    "rl", "trl", "rl_beta", "dpo_beta", "dpo_label_smoothing", "dpo_use_weighting", "orpo_alpha",
+    "kto_desirable_weight", "kto_undesirable_weight", "simpo_gamma", "cpo_alpha", "max_prompt_len",
 )
 CORE_KEYS_IN_PLUGINS: dict[str, str] = dict.fromkeys(_RL_KEYS, "rl")
+# Values of ``rl:`` and RL dataset types that lathe-rl provides (its tests check both lists).
+RL_METHODS: frozenset[str] = frozenset({"dpo", "ipo", "kto", "orpo", "simpo"})
+RL_DATASET_TYPES: frozenset[str] = frozenset(
+    {f"{fmt}.{variant}" for fmt in ("chatml", "llama3") for variant in ("default", "intel", "prompt_pairs", "ultra", "argilla_chat")}
+    | {"chat_template.default"}
+)
 
 # Axolotl key → the lathe key that means the same. The Axolotl spelling works, with a warning.
 ALIASES: dict[str, str] = {
@@ -239,7 +242,20 @@ _GROUPS: dict[str, tuple[str, ...]] = {
 
 # Axolotl key → why lathe refuses it, and what to do instead.
 REFUSED: dict[str, str] = {key: reason for reason, keys in _GROUPS.items() for key in keys}
+_RL_NOT_YET = "not available in lathe-rl yet"
 REFUSED.update({
+    "vllm": "a vLLM server for generation is not available in lathe-rl (GRPO is not available yet)",
+    "ebft": "energy-based fine-tuning (rl: ebft) is not available in lathe-rl",
+    "dpo_loss_type": "several DPO loss types mixed is " + _RL_NOT_YET + "; use rl: dpo or rl: ipo",
+    "dpo_loss_weights": "several DPO loss types mixed is " + _RL_NOT_YET + "; use rl: dpo or rl: ipo",
+    "dpo_padding_free": "padding-free (packed) preference batches are " + _RL_NOT_YET,
+    "dpo_use_liger_kernel": "Liger's fused DPO loss is " + _RL_NOT_YET,
+    "precompute_ref_log_probs": "precomputed reference log-probabilities are " + _RL_NOT_YET
+    + " (the reference runs with each batch; under LoRA it is the base, no second copy)",
+    "reward_model": "reward-model training is " + _RL_NOT_YET,
+    "process_reward_model": "process reward-model training is " + _RL_NOT_YET,
+    "center_rewards_coefficient": "reward-model training is " + _RL_NOT_YET,
+    "num_labels": "reward-model training is " + _RL_NOT_YET,
     "kd_online_server": _KD_ONLINE,
     "kd_online_server_base_url": _KD_ONLINE,
     "kd_online_timeout": _KD_ONLINE,
@@ -251,11 +267,10 @@ REFUSED.update({
 })
 
 # Dataset-entry keys (``datasets[i].key``) of Axolotl that no core prompt strategy reads.
-DATASET_KEYS_IN_PLUGINS: dict[str, str] = {"logprobs_field": "kd", "temperature": "kd"}
-_DS_RL = "belongs to RL datasets (rl: dpo/kto/…), and the rl plugin is not available yet"
+DATASET_KEYS_IN_PLUGINS: dict[str, str] = {
+    "logprobs_field": "kd", "temperature": "kd", "field_chosen": "rl", "field_rejected": "rl",
+}
 DATASET_REFUSED: dict[str, str] = {
-    "field_chosen": _DS_RL,
-    "field_rejected": _DS_RL,
     "step_separator": "stepwise_supervised datasets are not available yet",
     "train_on_last_step_only": "stepwise_supervised datasets are not available yet",
     "max_completion_length": "stepwise_supervised datasets are not available yet",

@@ -1,0 +1,67 @@
+"""lathe hook implementations for preference fine-tuning (``rl:``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lathe.hookspecs import hookimpl
+from lathe_rl.config import ONLY_FOR, RLConfig
+
+
+@hookimpl
+def lathe_config_model() -> type[RLConfig]:
+    return RLConfig
+
+
+@hookimpl
+def lathe_validate_config(cfg: Any) -> list[str]:
+    if cfg.rl is None:
+        return ["rl: the rl plugin is enabled but no method is set; set rl: dpo, ipo, kto, orpo, simpo or cpo"]
+    problems = [
+        f"{key}: only read with rl: {' or '.join(methods)} (rl is {cfg.rl}); remove it"
+        for key, methods in ONLY_FOR.items()
+        if getattr(cfg, key) is not None and cfg.rl not in methods
+    ]
+    if cfg.dpo_beta is not None and cfg.rl_beta is not None and cfg.dpo_beta != cfg.rl_beta:
+        problems.append("dpo_beta: the old name of rl_beta, set to another value; keep only rl_beta")
+    if cfg.sample_packing:
+        problems.append("sample_packing: preference rows (chosen and rejected) cannot be packed; remove it")
+    return problems
+
+
+@hookimpl
+def lathe_pre_model_load(cfg: Any) -> None:
+    """Before any data is read: every dataset must be of a preference type (an SFT type's rows
+    have no rejected completion). Checked here, not at validation, so configs that only
+    validate (``lathe validate``, ``lathe inference``) keep their datasets as they are."""
+    from lathe.errors import LatheError
+    from lathe_rl.strategies import preference_strategies
+
+    names = preference_strategies()
+    for where, entries in (("datasets", cfg.datasets or []), ("test_datasets", cfg.test_datasets or [])):
+        for i, entry in enumerate(entries):
+            if entry.type not in names:
+                raise LatheError(f"{where}[{i}].type: {entry.type!r} is not a preference dataset type; with rl: "
+                                 f"{cfg.rl} use one of {', '.join(sorted(names))}")
+
+
+@hookimpl
+def lathe_prompt_strategies() -> dict[str, Any]:
+    from lathe_rl.strategies import preference_strategies
+
+    return preference_strategies()
+
+
+@hookimpl
+def lathe_trainer_cls(cfg: Any) -> Any:
+    from lathe_rl.trainer import trainer_for
+
+    return trainer_for(cfg)
+
+
+@hookimpl
+def lathe_collator(cfg: Any, tokenizer: Any) -> Any:
+    from lathe.data.collate import pad_id_of
+    from lathe_rl.collate import PreferenceCollator
+
+    return PreferenceCollator(pad_id_of(tokenizer), cfg.sequence_len)
