@@ -39,6 +39,18 @@ def _teacher_logprob_rows() -> list[dict[str, Any]]:
     return rows
 
 
+def _intel_pairs() -> list[dict[str, Any]]:
+    """Preference pairs in the layout of argilla/distilabel-intel-orca-dpo-pairs (chatml.intel)."""
+    return [{"system": "You are terse.", "question": r["instruction"] + " " + r["input"], "chosen": r["output"],
+             "rejected": "nothing to reverse"} for r in alpaca_rows(16) if r["input"]]
+
+
+def _intel_kto() -> list[dict[str, Any]]:
+    """Rows in the layout of argilla/distilabel-intel-orca-kto: one completion and a desirable label."""
+    return [{"question": p["question"], "completion": p["chosen"] if i % 2 else p["rejected"], "label": bool(i % 2)}
+            for i, p in enumerate(_intel_pairs())]
+
+
 # Hub datasets the examples name → rows with the same columns, written to a local file in the test.
 DATA_STAND_INS: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "yahma/alpaca-cleaned": lambda: alpaca_rows(16),
@@ -46,6 +58,8 @@ DATA_STAND_INS: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "HuggingFaceTB/smoltalk": lambda: chat_rows(16),
     "HuggingFaceFW/fineweb-edu": lambda: text_rows(16),
     "axolotl-ai-co/evolkit-logprobs-pipeline-75k-v2-sample": _teacher_logprob_rows,
+    "argilla/distilabel-intel-orca-dpo-pairs": _intel_pairs,
+    "argilla/distilabel-intel-orca-kto": _intel_kto,
 }
 # The overrides every training run gets (examples/README.md explains each).
 CI_OVERRIDES = [
