@@ -42,7 +42,6 @@ def test_validate_ok_and_overrides(tmp_path: Path) -> None:
         ("sequence_len: [\n", "malformed YAML"),
         ("micro_batch_size: 0\n", "micro_batch_size (line 5)"),
         ("chat_template: qwen\n", "'qwen' is not supported: ambiguous (Qwen2, Qwen2.5 and Qwen3 differ)"),
-        ("chat_template: llava\n", "'llava' is not supported: a vision-language template"),
         ("chat_template: gemma_3\n", "unknown template 'gemma_3'; did you mean 'gemma3'?"),
         ("  - path: e.jsonl\n    type: chat_template\n    chat_template: command_a\n",
          "chat_template: 'command_a' is not supported"),

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from lathe.data.templates import ALIASES, BUILTINS, REFUSED, SPECIAL, builtin
+from lathe.data.templates import ALIASES, BUILTINS, REFUSED, SPECIAL, VISION, builtin
 
 from .goldens.render_published_templates import PUBLISHED, TRANSCRIBED, render
 
@@ -80,7 +80,7 @@ def test_every_axolotl_template_name_resolves_or_is_refused() -> None:
     names = GOLDENS["axolotl_chat_template_names"]
     assert len(names) > 30
     for name in names:
-        assert name in BUILTINS or name in ALIASES or name in SPECIAL or name in REFUSED, name
+        assert name in BUILTINS or name in ALIASES or name in SPECIAL or name in REFUSED or name in VISION, name
 
 
 def test_aliases_name_builtins() -> None:
@@ -89,7 +89,7 @@ def test_aliases_name_builtins() -> None:
 
 def test_docs_list_every_builtin_alias_and_refused_name() -> None:
     docs = (Path(__file__).parents[4] / "docs" / "data.md").read_text(encoding="utf-8")
-    for name in [*BUILTINS, *ALIASES, *REFUSED]:
+    for name in [*BUILTINS, *ALIASES, *REFUSED, *VISION]:
         assert f"`{name}`" in docs, name
     for b in BUILTINS.values():
         assert b.models.replace("|", "\\|") in docs, b.name

@@ -110,7 +110,7 @@ def test_template_errors(make_cfg: Any, tmp_path: Path, monkeypatch: pytest.Monk
         _load(make_cfg, bare, chat_template="chatlm")
     with pytest.raises(LatheError, match="'qwen' is not supported: ambiguous .* name qwen2, qwen2_5 or qwen3"):
         _load(make_cfg, bare, chat_template="qwen")
-    with pytest.raises(LatheError, match="'llava' is not supported: a vision-language template"):
+    with pytest.raises(LatheError, match="llava is a vision-language template: it needs a vision-language base_model"):
         _load(make_cfg, bare, chat_template="llava")
 
 

@@ -49,8 +49,8 @@ def test_model_type_picks_the_class_and_refuses_non_text_ones(tmp_path: Path, mo
     assert model_class(_cfg(tmp_path, model_type="LlamaForCausalLM")) is LlamaForCausalLM
     result = _train(tmp_path, model_type="ProbeLlamaForCausalLM", max_steps=1)
     assert type(result.trainer.model) is ProbeLlamaForCausalLM  # the named class, not the Auto choice
-    with pytest.raises(ConfigError, match="model_type: AutoModelForVision2Seq is not available in lathe"):
-        _cfg(tmp_path, model_type="AutoModelForVision2Seq")
+    with pytest.raises(ConfigError, match="model_type: AutoModelForSequenceClassification is not available in lathe"):
+        _cfg(tmp_path, model_type="AutoModelForSequenceClassification")
     with pytest.raises(LatheError, match="has no class NoSuchForCausalLM"):
         model_class(_cfg(tmp_path, model_type="NoSuchForCausalLM"))
 

@@ -21,7 +21,9 @@ class ModelSection(ConfigModel):
     base_model_config: str | None = Field(None, description="Take the model config from here instead.")
     tokenizer_config: str | None = data_field(description="Take the tokenizer from here instead.")
     tokenizer_type: str | None = data_field(description="transformers tokenizer class to load with; default AutoTokenizer.")
-    model_type: str | None = Field(None, description="transformers class to load with: AutoModelForCausalLM (default) or a *ForCausalLM class.")
+    model_type: str | None = Field(None, description="transformers class to load with: AutoModelForCausalLM (default; "
+                                   "AutoModelForImageTextToText for a vision-language model), a *ForCausalLM or a "
+                                   "*ForConditionalGeneration class.")
     tokenizer_use_fast: bool = data_field(True)
     tokenizer_use_mistral_common: bool = data_field(
         False, description="Load the tokenizer through mistral-common (tekken.json / tokenizer.model.v*) and encode "
@@ -73,12 +75,14 @@ class ModelSection(ConfigModel):
     @field_validator("model_type")
     @classmethod
     def _text_model_class(cls, name: str | None) -> str | None:
-        if name is None or name == "AutoModelForCausalLM" or name.endswith("ForCausalLM"):
+        if name is None or name.endswith("ForCausalLM") or name in IMAGE_TEXT_CLASSES:
+            return name
+        if name.endswith("ForConditionalGeneration"):  # a vision-language family's class (Qwen2VL..., Llava...)
             return name
         raise ValueError(
             f"model_type: {name} is not available in lathe: it trains causal language models "
-            "(AutoModelForCausalLM or a *ForCausalLM class); multimodal, classification and "
-            "sequence-to-sequence model classes are not available yet"
+            "(AutoModelForCausalLM or a *ForCausalLM class) and vision-language models (AutoModelForImageTextToText "
+            "or a *ForConditionalGeneration class); classification and other model classes are not available yet"
         )
 
     @model_validator(mode="after")
@@ -116,6 +120,8 @@ class ModelSection(ConfigModel):
             raise ValueError("overrides_of_model_kwargs are from_pretrained arguments; random_init_weights builds without from_pretrained")
         return self
 
+
+IMAGE_TEXT_CLASSES = ("AutoModelForImageTextToText",)
 
 # from_pretrained arguments lathe sets from its own keys
 MODEL_KWARGS_OWNED: dict[str, str] = {

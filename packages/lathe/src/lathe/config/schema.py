@@ -12,6 +12,7 @@ from lathe.config.adapter import AdapterSection
 from lathe.config.data import DataSection
 from lathe.config.memory import MemorySection
 from lathe.config.model import ModelSection
+from lathe.config.multimodal import MultimodalSection
 from lathe.config.tracking import TrackingSection
 from lathe.config.training import TrainingSection
 from lathe.errors import LatheError
@@ -33,7 +34,7 @@ def _as_list(value: list[str] | str | None) -> list[str]:
 
 
 class CoreConfig(
-    ModelSection, DataSection, AdapterSection, TrainingSection, TrackingSection, MemorySection
+    ModelSection, DataSection, AdapterSection, TrainingSection, TrackingSection, MemorySection, MultimodalSection
 ):
     """Every key the core understands. Plugins' fields are merged in by :func:`config_class`."""
 
@@ -106,6 +107,9 @@ class CoreConfig(
             raise ValueError("lora_model_dir needs adapter: lora or qlora")
         if self.early_stopping_patience and self.save_steps and self.eval_steps and self.save_steps % self.eval_steps:
             raise ValueError("early_stopping_patience needs save_steps to be a multiple of eval_steps")
+        if self.skip_prepare_dataset and self.dataset_exact_deduplication:
+            raise ValueError("dataset_exact_deduplication runs while preparing the dataset, which "
+                             "skip_prepare_dataset: true skips; set one of them to false")
         if not self.datasets and not self.pretraining_dataset:
             raise ValueError("datasets: at least one dataset is needed (or a pretraining_dataset)")
         if self.datasets and self.pretraining_dataset:

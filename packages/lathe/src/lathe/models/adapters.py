@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from lathe.errors import LatheError
+from lathe.models.vision import is_multimodal, language_lora_targets
 
 if TYPE_CHECKING:
     from peft import LoraConfig
@@ -53,6 +54,9 @@ def lora_config(cfg: Config, model: PreTrainedModel, new_tokens: bool) -> LoraCo
         targets: list[str] | str | None = "all-linear"
     else:
         targets = cfg.lora_target_modules
+    if is_multimodal(model.config) and (not isinstance(targets, str) or targets == "all-linear"):
+        # a vision-language model: names and all-linear reach the language model only (a regex reaches anything)
+        targets = language_lora_targets(model, None if targets in (None, "all-linear") else list(targets or []))
     optional = {
         "target_parameters": cfg.lora_target_parameters,
         "rank_pattern": cfg.lora_rank_pattern,

@@ -134,11 +134,15 @@ def quantized_device() -> Any:
     return torch.cuda.current_device() if torch.cuda.is_available() else "cpu"
 
 
-def model_class(cfg: Config) -> Any:
-    """``model_type``: AutoModelForCausalLM (default) or the named transformers *ForCausalLM class."""
+def model_class(cfg: Config, config: PretrainedConfig | None = None) -> Any:
+    """``model_type``: the named transformers class; unset, AutoModelForImageTextToText for a
+    vision-language model (its config has a vision_config), else AutoModelForCausalLM."""
     import transformers
 
-    name = cfg.model_type or "AutoModelForCausalLM"
+    from lathe.models.vision import is_multimodal
+
+    default = "AutoModelForImageTextToText" if config is not None and is_multimodal(config) else "AutoModelForCausalLM"
+    name = cfg.model_type or default
     cls = getattr(transformers, name, None)
     if cls is None:
         raise LatheError(f"model_type: transformers {transformers.__version__} has no class {name}")
@@ -164,7 +168,7 @@ def _build_model(cfg: Config, config: PretrainedConfig) -> PreTrainedModel:
     """Random weights from the config, or the pretrained weights (safetensors unless allowed)."""
     from lathe.models.moe_kernels import build_kwargs
 
-    cls = model_class(cfg)
+    cls = model_class(cfg, config)
     dtype = weights_dtype(cfg)
     attn = attention_backend(cfg)
     experts = build_kwargs(cfg)
@@ -248,6 +252,7 @@ def load_model(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: Plugins
     from lathe.models.freeze import freeze_except
     from lathe.models.lora_kernels import apply_lora_kernels
     from lathe.models.tiled_mlp import apply_tiled_mlp
+    from lathe.models.vision import freeze_mm_modules
 
     model = build_model(cfg, model_config(cfg))
     added = resize_embeddings(model, len(tokenizer))
@@ -261,6 +266,7 @@ def load_model(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: Plugins
         model = attach_adapter(cfg, model, new_tokens=added > 0 or bool(cfg.tokens))
         plugins.call("lathe_post_adapter_load", cfg=cfg, model=model)
     freeze_except(cfg, model)
+    freeze_mm_modules(cfg, model)
     for applied in apply_lora_kernels(cfg, model):
         _note(f"{applied}: LoRA projections run through lathe's fused autograd functions")
     if apply_tiled_mlp(cfg, model):

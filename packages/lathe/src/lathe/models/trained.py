@@ -36,11 +36,12 @@ def load_trained(
     An adapter is loaded onto the base model, whose embeddings are first resized to the
     saved tokenizer. ``quantized=False`` loads the base unquantized (for merging).
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     from lathe.models.loading import (
         attention_backend,
         build_model,
+        model_class,
         model_config,
         resize_embeddings,
         set_special_token_ids,
@@ -63,7 +64,7 @@ def load_trained(
         model: torch.nn.Module = PeftModel.from_pretrained(base, str(out))
         plugins.call("lathe_post_adapter_load", cfg=cfg, model=model)
     else:
-        model = AutoModelForCausalLM.from_pretrained(
+        model = model_class(cfg, AutoConfig.from_pretrained(str(out))).from_pretrained(
             str(out), dtype=weights_dtype(cfg), attn_implementation=attention_backend(cfg), use_safetensors=True
         )
     model.eval()

@@ -35,10 +35,12 @@ class TrainResult:
 
 
 def build_trainer(
-    cfg: Config, plugins: Plugins, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, train_data: Any, eval_data: Any
+    cfg: Config, plugins: Plugins, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, train_data: Any,
+    eval_data: Any, vision: Any = None,
 ) -> Trainer:
     """The trainer for this run: class, arguments, collator, optimizer and callbacks from the
-    config, each replaceable by the hook of the same name."""
+    config, each replaceable by the hook of the same name. ``vision`` (a vision-language run)
+    brings its own collator and saves its processor with every checkpoint."""
     from transformers import EarlyStoppingCallback, Trainer
 
     from lathe.chunked_loss import hidden_states_loss
@@ -59,8 +61,11 @@ def build_trainer(
         )
     cls = trainer_class(plugin_cls)
     collator = plugins.call("lathe_collator", cfg=cfg, tokenizer=tokenizer)
+    if vision is not None and collator is not None:
+        raise LatheError("a plugin's collator (lathe_collator) cannot collate vision-language batches; "
+                         "disable that plugin for this model")
     if collator is None:
-        collator = build_collator(cfg, tokenizer)
+        collator = vision.collator if vision is not None else build_collator(cfg, tokenizer)
     if cls.lathe_next_token_labels:  # type: ignore[attr-defined]
         collator = BoundaryMasking(collator)
     if str(getattr(getattr(model, "config", None), "_attn_implementation", "")).startswith("flash_attention"):
@@ -85,7 +90,7 @@ def build_trainer(
         train_dataset=train_data,
         eval_dataset=eval_data,
         data_collator=collator,
-        processing_class=tokenizer,
+        processing_class=vision.processor if vision is not None else tokenizer,
         callbacks=callbacks,
         optimizers=(optimizer, None),
         optimizer_cls_and_kwargs=custom,
@@ -115,8 +120,11 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
 
     from lathe.config.save import save_resolved
     from lathe.data.prepare import prepare_datasets
-    from lathe.models.loading import load_model
+    from lathe.data.strategies import strategy_registry
+    from lathe.data.vision import setup_vision, tokenizer_config
+    from lathe.models.loading import load_model, model_config
     from lathe.models.tokenizer import load_tokenizer
+    from lathe.models.vision import check_multimodal_keys, is_multimodal
     from lathe.train.args import evaluation_enabled
     from lathe.train.checkpoints import resume_checkpoint, save_outputs
     from lathe.train.compile import inductor_options
@@ -130,11 +138,19 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
         save_resolved(cfg, out)
         set_seed(cfg.seed)
         plugins.call("lathe_pre_model_load", cfg=cfg)
-        tokenizer = load_tokenizer(cfg, plugins)
-        data = prepare_datasets(cfg, tokenizer, plugins)
+        config = model_config(cfg)
+        check_multimodal_keys(cfg, config)
+        vision = None
+        if is_multimodal(config):
+            tokenizer = load_tokenizer(tokenizer_config(cfg), plugins)
+            vision = setup_vision(cfg, tokenizer, config, strategy_registry(plugins))
+            data: Any = vision.data
+        else:
+            tokenizer = load_tokenizer(cfg, plugins)
+            data = prepare_datasets(cfg, tokenizer, plugins)
         _report_data(data.report)
         model = load_model(cfg, tokenizer, plugins)
-        trainer = build_trainer(cfg, plugins, model, tokenizer, data.train, data.eval)
+        trainer = build_trainer(cfg, plugins, model, tokenizer, data.train, data.eval, vision)
         plugins.call("lathe_post_trainer_create", cfg=cfg, trainer=trainer)
         with inductor_options(cfg):
             result = trainer.train(resume_from_checkpoint=resume)

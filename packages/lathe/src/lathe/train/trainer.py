@@ -92,6 +92,7 @@ class LatheTrainerMixin:
     def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:
         counters = self._lathe_counters()
         tokenizer = getattr(self, "processing_class", None)
+        tokenizer = getattr(tokenizer, "tokenizer", tokenizer)  # a processor's own tokenizer
         total, trained = count_tokens(inputs, pad_id_of(tokenizer) if tokenizer is not None else None)
         counters["all"] += total
         counters["trained"] += trained

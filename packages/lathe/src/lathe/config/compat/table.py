@@ -150,7 +150,8 @@ _RAY = "launching through Ray Train is not available yet"
 _GRADIO = "the Gradio UI is not available; use `lathe inference`"
 _TRACKER = "this experiment tracker is not available; use wandb_*, mlflow_* or use_tensorboard"
 _AXOLOTL_GONE = "Axolotl itself no longer accepts it"
-_MULTIMODAL = "multimodal (image) training is not available yet"
+_ROLE_MARKERS = ("lathe masks vision-language rows by the chat template's turns, as text rows (docs/multimodal.md), "
+                 "so per-role token markers are not needed")
 _QUANT = "this quantization path is not available yet; use load_in_4bit / load_in_8bit (bitsandbytes)"
 _QGALORE = "the q_galore_adamw8bit optimizer is not available (see docs/training.md#optimizers)"
 _DION = "the dion optimizer is not available (see docs/training.md#optimizers)"
@@ -186,10 +187,9 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "max_packed_sequence_len", "s2_attention", "flash_attn_rms_norm", "dpo_use_logits_to_keep",
         "dpo_generate_during_eval", "dpo_norm_loss", "rpo_alpha",
     ),
-    _MULTIMODAL: (
-        "processor_type", "processor_kwargs", "image_size", "image_resize_algorithm", "freeze_mm_modules",
-        "role_boundaries", "cls_model_config",
-    ),
+    _ROLE_MARKERS: ("role_boundaries",),
+    "a custom config class is not available; lathe reads the model config with AutoConfig (base_model_config "
+    "names another folder)": ("cls_model_config",),
     _QUANT: (
         "qat", "quantization", "fp8", "fp8_config", "gptq", "model_quantization_config",
         "model_quantization_config_kwargs", "bnb_config_kwargs", "use_onebitllms",
@@ -233,7 +233,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "pose_max_context_len", "pose_num_chunks", "sample_packing_sequentially",
         "batch_flattening", "pad_to_multiple_of",
         "dataset_keep_in_memory", "dataset_shard_num", "dataset_shard_idx", "num_dataset_shards_to_save",
-        "shuffle_before_merging_datasets", "skip_prepare_dataset", "preprocess_iterable",
+        "shuffle_before_merging_datasets", "preprocess_iterable",
         "chat_template_kwargs", "tokenizer_save_jinja_files",
         "accelerator_config", "profiler_steps", "profiler_steps_start", "trainer_cls",
         "use_eaft", "eaft_alpha", "eaft_k", "torchdistx_path", "bfloat16", "float16", "float32",

@@ -259,8 +259,10 @@ class ChatTemplateStrategy(PromptStrategy):
         return bool(self.cfg.train_on_inputs) or turn["role"] in self.roles_to_train
 
     def tokenize(self, row: dict[str, Any]) -> Example:
-        turns = self.turns(row)
-        tools = self.tools(row)
+        return self.tokenize_turns(self.turns(row), self.tools(row))
+
+    def tokenize_turns(self, turns: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Example:
+        """Token ids and labels of a conversation already in the template's shape (:meth:`turns`)."""
         full = self.render_text(turns, tools)
         if getattr(self.tokenizer, "is_fast", False):
             encoded = self.tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)

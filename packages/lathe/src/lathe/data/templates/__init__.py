@@ -9,16 +9,16 @@ from __future__ import annotations
 from difflib import get_close_matches
 
 from lathe.data.templates.builtins import BUILTINS, Builtin
-from lathe.data.templates.names import ALIASES, REFUSED, SPECIAL, names
+from lathe.data.templates.names import ALIASES, REFUSED, SPECIAL, VISION, names
 from lathe.errors import LatheError
 
-__all__ = ["ALIASES", "BUILTINS", "REFUSED", "SPECIAL", "Builtin", "builtin", "check", "names", "problem",
+__all__ = ["ALIASES", "BUILTINS", "REFUSED", "SPECIAL", "VISION", "Builtin", "builtin", "check", "names", "problem",
            "resolve_chat_template"]
 
 
 def problem(name: str) -> str | None:
     """Why ``name`` is not an accepted template name (refused: the reason; unknown: a did-you-mean), or None."""
-    if name in BUILTINS or name in ALIASES or name in SPECIAL:
+    if name in BUILTINS or name in ALIASES or name in SPECIAL or name in VISION:
         return None
     if name in REFUSED:
         return f"{name!r} is not supported: {REFUSED[name]}"
@@ -39,6 +39,9 @@ def builtin(name: str | None) -> Builtin | None:
     if name is None or name in SPECIAL:
         return None
     check(name)
+    if name in VISION:
+        raise LatheError(f"chat_template: {name} is a vision-language template: it needs a vision-language "
+                         "base_model, whose processor's own template is used")
     return BUILTINS[ALIASES.get(name, name)]
 
 
@@ -58,5 +61,5 @@ def resolve_chat_template(name: str | None, jinja: str | None, tokenizer_templat
         if not jinja:
             raise LatheError("chat_template: jinja needs chat_template_jinja (the template text)")
         return jinja
-    check(name)
+    builtin(name)  # refuses unknown names and vision-language ones (a text run)
     return BUILTINS[ALIASES.get(name, name)].text

@@ -21,7 +21,10 @@ ALIASES: dict[str, str] = {
 }
 
 _TOKENIZER = "use chat_template: tokenizer_default with the model's own tokenizer"
-_VISION = "lathe trains text only (no image or audio inputs)"
+
+# Axolotl's names of vision-language templates: a vision-language run renders with its processor's own
+# template (which places the family's image tokens); a text-only model refuses them.
+VISION: tuple[str, ...] = ("llava", "pixtral", "qwen2_vl", "llama3_2_vision", "lfm2vl", "smolvlm")
 
 # Names lathe does not render, each with the reason and what to do instead.
 REFUSED: dict[str, str] = {
@@ -29,10 +32,6 @@ REFUSED: dict[str, str] = {
     "mistral": "ambiguous (the Mistral formats differ in spaces and system handling): name mistral_v1, mistral_v3, "
                "mistral_v3_tekken or mistral_v7_tekken",
     "phi": "ambiguous (the Phi formats differ): name phi_3, phi_3_5, phi_4, phi_4_mini or phi_4_reasoning",
-    "llava": f"a vision-language template; {_VISION}",
-    "pixtral": f"a vision-language template; {_VISION}",
-    "qwen2_vl": f"a vision-language template; {_VISION}; for Qwen2 text use qwen2",
-    "llama3_2_vision": f"a vision-language template; {_VISION}; for Llama 3.2 text use llama3_2",
     "gemma4": f"Gemma 4's format is not written for lathe yet; {_TOKENIZER}",
     "gemma4_unified": f"Gemma 4's format is not written for lathe yet; {_TOKENIZER}",
     "jamba": f"Jamba's format is not written for lathe yet; {_TOKENIZER}",
@@ -44,4 +43,4 @@ REFUSED: dict[str, str] = {
 
 def names() -> list[str]:
     """Every name ``chat_template`` accepts: built-ins, Axolotl's aliases and the special names."""
-    return [*BUILTINS, *ALIASES, *SPECIAL]
+    return [*BUILTINS, *ALIASES, *SPECIAL, *VISION]
