@@ -29,6 +29,7 @@ import yaml
 AXOLOTL = "axolotl==0.19.0"
 TORCH = "torch==2.13.0"
 ROOT = Path(__file__).resolve().parent.parent
+LOGGING_STEPS = 5
 RUNTIME = re.compile(r"'?train_runtime'?\s*[:=]\s*'?([0-9.]+)")
 
 
@@ -76,7 +77,7 @@ def write_fixture(root: Path, rows: int, steps: int, seq_len: int) -> Path:
         "sequence_len": seq_len, "sample_packing": True, "pad_to_sequence_len": True,
         "micro_batch_size": 4, "gradient_accumulation_steps": 1, "max_steps": steps,
         "learning_rate": 1e-4, "optimizer": "adamw_torch", "lr_scheduler": "constant",
-        "bf16": False, "fp16": False, "tf32": False, "logging_steps": 5, "seed": 0,
+        "bf16": False, "fp16": False, "tf32": False, "logging_steps": LOGGING_STEPS, "seed": 0,
         "save_strategy": "no", "output_dir": str(root / "out"), "special_tokens": {},
     }
     path = root / "config.yaml"
@@ -84,11 +85,32 @@ def write_fixture(root: Path, rows: int, steps: int, seq_len: int) -> Path:
     return path
 
 
-def timed(cmd: list[str], cwd: Path, bin_dir: Path | None) -> dict[str, Any]:
-    """Wall and CPU seconds, peak RSS (MiB) of one command in a fresh process, and its loop time.
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of a live process and all its live descendants (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += stats.get(pid, (0, 0.0))[1]
+        todo += [child for child, (parent, _) in stats.items() if parent == pid]
+    return total
+
+
+def timed(cmd: list[str], cwd: Path, bin_dir: Path | None, steps_per_log: int) -> dict[str, Any]:
+    """Wall and CPU seconds, peak RSS (MiB) of one command in a fresh process, and its loop cost.
 
     CPU seconds (user + system, the command and its workers) stay comparable when the machine is
-    busy with other work; wall seconds are what a user waits on an idle machine.
+    busy with other work; wall seconds are what a user waits on an idle machine. The loop's CPU
+    seconds per step are read between the first and the last loss log line (both tools print the
+    Trainer's ``{'loss': …}`` every ``logging_steps``), so imports, loading and saving are left out.
     """
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "HF_DATASETS_OFFLINE": "1", "WANDB_DISABLED": "true", "WANDB_MODE": "disabled",
@@ -98,17 +120,26 @@ def timed(cmd: list[str], cwd: Path, bin_dir: Path | None) -> dict[str, Any]:
     probe = ("import resource, subprocess, sys, time\n"
              "t = time.perf_counter(); p = subprocess.run(sys.argv[1:])\n"
              "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-             "print('BENCH', p.returncode, time.perf_counter() - t, u.ru_utime + u.ru_stime, u.ru_maxrss,"
-             " file=sys.stderr)")
-    proc = subprocess.run([sys.executable, "-c", probe, *cmd], cwd=cwd, env=env, capture_output=True, text=True)
-    line = next(ln for ln in proc.stderr.splitlines()[::-1] if ln.startswith("BENCH "))
+             "print('BENCH', p.returncode, time.perf_counter() - t, u.ru_utime + u.ru_stime, u.ru_maxrss)")
+    proc = subprocess.Popen([sys.executable, "-c", probe, *cmd], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    out, marks = bytearray(), []
+    while chunk := os.read(proc.stdout.fileno(), 1 << 16):
+        logs = out.count(b"{'loss'")
+        out += chunk
+        if out.count(b"{'loss'") > logs:
+            marks.append(tree_cpu_seconds(proc.pid))
+    proc.wait()
+    output = out.decode(errors="replace")
+    line = next(ln for ln in output.splitlines()[::-1] if ln.startswith("BENCH "))
     _, code, wall, cpu, rss_kb = line.split()
-    output = proc.stdout + proc.stderr
     if code != "0":
         sys.exit(f"{' '.join(cmd)} failed ({code}):\n{output[-4000:]}")
     loop = RUNTIME.findall(output)
+    step_cpu = (marks[-1] - marks[-2]) / steps_per_log if len(marks) >= 2 else None
     return {"wall": float(wall), "cpu": float(cpu), "rss_mb": int(rss_kb) / 1024,
-            "loop": float(loop[-1]) if loop else None}
+            "loop": float(loop[-1]) if loop else None, "step_cpu": step_cpu}
 
 
 def site_packages_mb(python: str) -> float:
@@ -129,10 +160,11 @@ def measure(tool: str, bin_dir: Path | None, cfg: Path, repeats: int) -> dict[st
                 shutil.rmtree(cfg.parent / "prepared", ignore_errors=True)
             if name == "train":
                 shutil.rmtree(cfg.parent / "out", ignore_errors=True)
-            got = timed(base + args, cfg.parent, bin_dir)
+            got = timed(base + args, cfg.parent, bin_dir, LOGGING_STEPS)
             if name not in best or got["wall"] < best[name]["wall"]:
                 best[name] = got
             print(f"  {tool:<8}{name:<12}{got['wall']:8.2f} s wall {got['cpu']:8.2f} s cpu  loop {got['loop']}  "
+                  f"step cpu {got['step_cpu']}  "
                   f"rss {got['rss_mb']:.0f} MiB",
                   flush=True)
     return best
@@ -146,6 +178,7 @@ def table(lathe: dict[str, dict[str, Any]], axolotl: dict[str, dict[str, Any]], 
             ("train, packed (wall s)", axolotl["train"]["wall"], lathe["train"]["wall"]),
             ("train, packed (CPU s)", axolotl["train"]["cpu"], lathe["train"]["cpu"]),
             ("train loop (train_runtime s)", axolotl["train"]["loop"], lathe["train"]["loop"]),
+            ("train loop (CPU s per step)", axolotl["train"]["step_cpu"], lathe["train"]["step_cpu"]),
             ("train peak RSS (MiB)", axolotl["train"]["rss_mb"], lathe["train"]["rss_mb"]),
             ("environment size (MiB)", sizes[1], sizes[0])]
     lines = ["| measure | Axolotl | lathe | Axolotl ÷ lathe |", "|---|---|---|---|"]
