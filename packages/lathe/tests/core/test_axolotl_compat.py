@@ -61,8 +61,8 @@ def test_a_core_field_listed_as_refused_fails_telling_to_delete_the_entry(monkey
 
 
 def test_a_key_without_status_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(table.REFUSED, "fsdp_config")
-    assert "'fsdp_config' has no status" in table_problems()[0]
+    monkeypatch.delitem(table.REFUSED, "gradio_title")
+    assert "'gradio_title' has no status" in table_problems()[0]
 
 
 def test_a_plugin_that_lands_is_a_one_line_flip(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,11 +88,11 @@ def test_key_list_is_what_the_script_reads_from_axolotl() -> None:
 
 
 def test_refused_keys_fail_with_reason_and_line_all_at_once(tmp_path: Path) -> None:
-    text = _load(tmp_path, "fsdp_version: 2\nfsdp_config:\n  offload_params: true\ndeepspeed: ds.json\n"
-                           "push_dataset_to_hub: me/data\nddp_timeout: 100\nlearning_rat: 1\n")
-    assert "fsdp_version (line 5): not available in lathe: multi-GPU training" in text
-    assert "fsdp_config (line 6): not available in lathe: multi-GPU" in text
-    assert "deepspeed (line 8): not available in lathe: multi-GPU" in text
+    text = _load(tmp_path, "fp8_enable_fsdp_float8_all_gather: true\ngradio_title: x\ngradio_share: true\n"
+                           "deepspeed: ds.json\npush_dataset_to_hub: me/data\nddp_timeout: 0\nlearning_rat: 1\n")
+    assert "fp8_enable_fsdp_float8_all_gather (line 5): not available in lathe: this multi-GPU option" in text
+    assert "gradio_title (line 6): not available in lathe: the Gradio UI" in text
+    assert "deepspeed (line 8): not available in lathe" in text
     assert "push_dataset_to_hub (line 9): not available in lathe: pushing the prepared dataset" in text
     assert "ddp_timeout (line 10)" in text
     assert "learning_rat (line 11): unknown key; did you mean 'learning_rate'?" in text
@@ -158,10 +158,10 @@ def test_cross_field_errors_name_a_yaml_line(tmp_path: Path) -> None:
 
 
 def test_a_plugin_that_is_not_installed_hides_nothing_else(tmp_path: Path) -> None:
-    text = _load(tmp_path, "plugins: [not_a_plugin]\nlora_r: zero\nrl: dpo\nfsdp_version: 2\n")
+    text = _load(tmp_path, "plugins: [not_a_plugin]\nlora_r: zero\nrl: dpo\ngradio_title: x\n")
     assert 'plugins (line 5): plugin "not_a_plugin" named in `plugins` is not installed' in text
     assert "lora_r (line 6): given 'zero'" in text
-    assert "rl (line 7): " in text and "fsdp_version (line 8): not available in lathe: multi-GPU" in text
+    assert "rl (line 7): " in text and "gradio_title (line 8): not available in lathe: the Gradio UI" in text
 
 
 def test_keys_of_an_available_plugin_that_is_not_installed_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

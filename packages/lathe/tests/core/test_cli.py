@@ -56,7 +56,7 @@ def test_bad_config_exits_2_without_traceback(tmp_path: Path, extra: str, expect
 
 def test_validate_reports_every_problem_preprocess_would_find(tmp_path: Path) -> None:
     extra = (
-        "plugins: [not_a_plugin]\nrl_beta: 0.1\nchat_template: not_a_template\nfsdp_version: 2\n"
+        "plugins: [not_a_plugin]\nrl_beta: 0.1\nchat_template: not_a_template\ngradio_title: x\n"
         "test_datasets:\n"
         "  - path: ./missing.jsonl\n    type: chat_template\n    field_messages: conversations\n"
         "    field_thinking: reasoning\n    chat_template: qwen3\n"
@@ -71,7 +71,7 @@ def test_validate_reports_every_problem_preprocess_would_find(tmp_path: Path) ->
     expected = [
         'plugins (line 5): plugin "not_a_plugin" named in `plugins` is not installed',
         "rl_beta (line 6): this key is implemented by plugin 'rl', which is not installed; pip install lathe-rl",
-        "fsdp_version (line 8): not available in lathe: multi-GPU training",
+        "gradio_title (line 8): not available in lathe: the Gradio UI",
         "test_datasets[0].field_thinking (line 13): not available in lathe",
         "chat_template (line 7): given 'not_a_template': unknown template 'not_a_template'",
         "test_datasets[0].path (line 10): no such file or folder: ./missing.jsonl",

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from lathe.cli.main import cli, config_argument, set_option
+from lathe.cli.main import cli, config_argument, launch_options, set_option
+from lathe.distributed.launch import set_flags
 
 
 def _load(config: str, overrides: tuple[str, ...], check_data: bool = False):  # type: ignore[no-untyped-def]
@@ -15,12 +16,36 @@ def _load(config: str, overrides: tuple[str, ...], check_data: bool = False):  #
     return load_config(config, overrides, check_data=check_data)
 
 
+def _launch(command: list[str], cfg, launcher: str | None, num_processes: int | None,  # type: ignore[no-untyped-def]
+            launcher_args: tuple[str, ...]) -> None:
+    """With --launcher/--num-processes: run ``lathe <command>`` under the launcher and exit."""
+    import sys
+
+    from lathe.errors import LatheError
+
+    if launcher is None and num_processes is None:
+        if launcher_args:
+            raise LatheError(f"arguments after the config ({' '.join(launcher_args)}) go to a launcher: "
+                             "add --launcher torchrun or --launcher accelerate")
+        return
+    from lathe.distributed.engine import check_world
+    from lathe.distributed.launch import relaunch
+
+    nodes = any(a.split("=")[0] in ("--nnodes", "--num_machines", "--num-machines") for a in launcher_args)
+    if num_processes is not None and not nodes:
+        check_world(cfg, num_processes)  # N-D sizes against the world size, before anything starts
+    sys.exit(relaunch(launcher or "torchrun", num_processes, launcher_args, command))
+
+
 @cli.command()
 @config_argument
 @set_option
-def train(config: str, overrides: tuple[str, ...]) -> None:
+@launch_options
+def train(config: str, overrides: tuple[str, ...], launcher: str | None, num_processes: int | None,
+          launcher_args: tuple[str, ...]) -> None:
     """Fine-tune the model the CONFIG describes."""
     cfg, plugins = _load(config, overrides)
+    _launch(["train", config, *set_flags(overrides)], cfg, launcher, num_processes, launcher_args)
     from lathe.train.run import train as run_train
 
     run_train(cfg, plugins)
@@ -31,9 +56,14 @@ def train(config: str, overrides: tuple[str, ...]) -> None:
 @set_option
 @click.option("--debug", is_flag=True, help="Show tokenized examples with trained tokens marked.")
 @click.option("--debug-num-examples", default=3, show_default=True, help="How many examples --debug shows.")
-def preprocess(config: str, overrides: tuple[str, ...], debug: bool, debug_num_examples: int) -> None:
+@launch_options
+def preprocess(config: str, overrides: tuple[str, ...], debug: bool, debug_num_examples: int,
+               launcher: str | None, num_processes: int | None, launcher_args: tuple[str, ...]) -> None:
     """Tokenize, mask, pack and cache the datasets of CONFIG."""
     cfg, plugins = _load(config, overrides)
+    debug_flags = ["--debug", "--debug-num-examples", str(debug_num_examples)] if debug else []
+    _launch(["preprocess", config, *set_flags(overrides), *debug_flags], cfg, launcher, num_processes,
+            launcher_args)
     from lathe.data.preprocess import preprocess as run_preprocess
 
     run_preprocess(cfg, plugins, debug=debug, num_examples=debug_num_examples)
@@ -71,12 +101,27 @@ def merge_lora(config: str, overrides: tuple[str, ...]) -> None:
 @cli.command()
 @config_argument
 @set_option
-def evaluate(config: str, overrides: tuple[str, ...]) -> None:
+@launch_options
+def evaluate(config: str, overrides: tuple[str, ...], launcher: str | None, num_processes: int | None,
+             launcher_args: tuple[str, ...]) -> None:
     """Report eval loss and perplexity of the trained model on the eval set."""
     cfg, plugins = _load(config, overrides)
+    _launch(["evaluate", config, *set_flags(overrides)], cfg, launcher, num_processes, launcher_args)
     from lathe.train.run import evaluate as run_evaluate
 
     run_evaluate(cfg, plugins)
+
+
+@cli.command("merge-sharded-fsdp-weights")
+@click.argument("output_dir", type=click.Path(file_okay=False))
+def merge_sharded_fsdp_weights(output_dir: str) -> None:
+    """Merge OUTPUT_DIR/pytorch_model_fsdp_0 (a sharded FSDP save, or a checkpoint's) into
+    OUTPUT_DIR/model.safetensors: one model that from_pretrained loads."""
+    from pathlib import Path
+
+    from lathe.distributed.sharded import merge_sharded
+
+    click.echo(f"wrote {merge_sharded(Path(output_dir))}")
 
 
 @cli.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -18,6 +19,20 @@ set_option = click.option(
     help="Override a config key (dotted for nested keys: diffusion.eps=1e-3, datasets.0.path=x).",
 )
 config_argument = click.argument("config", type=click.Path(dir_okay=False))
+
+
+def launch_options(command: Any) -> Any:
+    """``--launcher``, ``--num-processes`` and the launcher's own arguments after ``--``."""
+    from lathe.distributed.launch import LAUNCHERS
+
+    command = click.argument("launcher_args", nargs=-1, type=click.UNPROCESSED)(command)
+    command = click.option(
+        "--num-processes", type=click.IntRange(min=1), default=None,
+        help="Processes on this machine (with no --launcher: torchrun).")(command)
+    return click.option(
+        "--launcher", type=click.Choice(LAUNCHERS), default=None,
+        help="Run under this launcher; its own arguments (rendezvous, nodes) go after --: "
+             "lathe train cfg.yaml --launcher torchrun -- --nproc_per_node 2")(command)
 
 
 class LatheGroup(click.Group):
@@ -67,7 +82,8 @@ def main(argv: list[str] | None = None) -> Any:
         exc.show()
         sys.exit(exc.exit_code)
     except LatheError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
+        rank = f" (rank {os.environ['RANK']})" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+        click.secho(f"error{rank}: {exc}", fg="red", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from lathe.config.adapter import AdapterSection
 from lathe.config.data import DataSection, DatasetConfig
+from lathe.config.distributed import DistributedSection, FsdpConfig
 from lathe.config.fields import DATA_MARK
 from lathe.config.model import ModelSection
 from lathe.config.tracking import TrackingSection
@@ -23,13 +24,15 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("Adapters (LoRA, QLoRA)", AdapterSection),
     ("Training, evaluation, checkpoints, outputs", TrainingSection),
     ("Tracking, hub, plugins", TrackingSection),
+    ("Several processes: DDP, FSDP, N-D parallelism (docs/distributed.md)", DistributedSection),
+    ("`fsdp_config` (each key also with the `fsdp_` prefix)", FsdpConfig),
 ]
 
 
 def _type_name(annotation: Any) -> str:
     text = getattr(annotation, "__name__", None) if isinstance(annotation, type) else None
     text = text or str(annotation)
-    return text.replace("typing.", "").replace("lathe.config.data.", "").replace("NoneType", "None")
+    return text.replace("typing.", "").replace("lathe.config.data.", "").replace("lathe.config.distributed.", "").replace("NoneType", "None")
 
 
 def _default(field: Any) -> str:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, create_model, model_validator
 
 from lathe.config.adapter import AdapterSection
 from lathe.config.data import DataSection
+from lathe.config.distributed import DistributedSection
 from lathe.config.memory import MemorySection
 from lathe.config.model import ModelSection
 from lathe.config.multimodal import MultimodalSection
@@ -34,7 +35,7 @@ def _as_list(value: list[str] | str | None) -> list[str]:
 
 
 class CoreConfig(
-    ModelSection, DataSection, AdapterSection, TrainingSection, TrackingSection, MemorySection, MultimodalSection
+    ModelSection, DataSection, AdapterSection, TrainingSection, TrackingSection, MemorySection, MultimodalSection, DistributedSection
 ):
     """Every key the core understands. Plugins' fields are merged in by :func:`config_class`."""
 

@@ -62,10 +62,15 @@ def render_tokens(row: dict[str, Any], tokenizer: PreTrainedTokenizerBase, colou
 
 def preprocess(cfg: Config, plugins: Plugins, *, debug: bool, num_examples: int) -> None:
     from lathe.data.prepare import prepare_datasets
+    from lathe.distributed import ranks
     from lathe.models.tokenizer import load_tokenizer
 
+    ranks.start(cfg)  # launched: packs for the world size; rank 0 builds, the others wait
     tokenizer = load_tokenizer(cfg, plugins)
-    data = prepare_datasets(cfg, tokenizer, plugins)
+    with ranks.main_first():
+        data = prepare_datasets(cfg, tokenizer, plugins)
+    if not ranks.is_main():
+        return
     click.echo(f"prepared data in {data.path}")
     for line in data.report.lines():
         click.echo(line)

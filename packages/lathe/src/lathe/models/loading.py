@@ -121,11 +121,17 @@ def quantization_config(cfg: Config) -> Any:
     if cfg.load_in_8bit:
         return BitsAndBytesConfig(load_in_8bit=True)
     compute = cfg.bnb_4bit_compute_dtype or ("bfloat16" if use_bf16(cfg) else "float16" if cfg.fp16 else "float32")
+    from lathe.distributed.engine import fsdp_enabled
+
+    # under FSDP the packed 4-bit weights are stored in the compute dtype, so FSDP shards and
+    # gathers them like the model's other parameters (QLoRA + FSDP, GPU only)
+    storage = {"bnb_4bit_quant_storage": getattr(torch, compute)} if fsdp_enabled(cfg) else {}
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type=cfg.bnb_4bit_quant_type,
         bnb_4bit_use_double_quant=cfg.bnb_4bit_use_double_quant,
         bnb_4bit_compute_dtype=getattr(torch, compute),
+        **storage,
     )
 
 

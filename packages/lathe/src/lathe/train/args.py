@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from lathe.distributed.engine import distributed_training_args
 from lathe.errors import LatheError
 from lathe.models.loading import use_bf16
 from lathe.train.compile import training_args_compile
@@ -126,6 +127,7 @@ def training_arguments_dict(cfg: Config, train_rows: int, has_eval: bool) -> dic
         disable_tqdm=False,
     )
     kwargs.update(training_args_optim(cfg))
+    kwargs.update(distributed_training_args(cfg))
     kwargs.update(training_args_compile(cfg))
     if cfg.dataloader_prefetch_factor is not None:
         kwargs["dataloader_prefetch_factor"] = cfg.dataloader_prefetch_factor

@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,15 +43,27 @@ def _fsync_tree(root: Path) -> None:
 
 
 @contextmanager
-def staged_checkpoint(run_dir: Path, step: int) -> Iterator[Path]:
+def staged_checkpoint(
+    run_dir: Path, step: int, token: int | None = None, main: bool = True, barrier: Callable[[], None] = lambda: None
+) -> Iterator[Path]:
     """Yield a staging folder; whatever is written to ``<staging>/checkpoint-<step>`` is
-    moved to ``<run_dir>/checkpoint-<step>`` only once it is complete and on disk."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    staging = run_dir / f"{_STAGING_PREFIX}{step}-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    moved to ``<run_dir>/checkpoint-<step>`` only once it is complete and on disk.
+
+    Several processes (each writing its shards) share one staging folder: the same ``token``
+    on every rank, ``barrier`` between the steps, and only the ``main`` one creates and
+    publishes it, after every rank has written its part."""
+    staging = run_dir / f"{_STAGING_PREFIX}{step}-{os.getpid() if token is None else token}"
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+    barrier()
     try:
         yield staging
+        barrier()  # every rank's part is written
+        if not main:
+            barrier()
+            return
         written = staging / f"checkpoint-{step}"
         marker = written / COMPLETE_MARKER
         marker.write_text(json.dumps({"step": step, "time": time.time()}))
@@ -65,8 +77,10 @@ def staged_checkpoint(run_dir: Path, step: int) -> Iterator[Path]:
         _fsync_path(run_dir)
         if replaced is not None:
             shutil.rmtree(replaced, ignore_errors=True)
+        barrier()  # published before any rank goes on
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if main:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def is_complete(checkpoint: Path) -> bool:

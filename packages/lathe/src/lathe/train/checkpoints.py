@@ -67,8 +67,11 @@ def write_checkpoint(trainer: Trainer, step: int, save: Callable[[], None]) -> P
     ``output_dir/checkpoint-<step>`` once complete, and apply ``save_total_limit``."""
     from transformers.trainer_utils import rotate_checkpoints
 
+    from lathe.distributed.ranks import barrier, shared_token
+
     run_dir = Path(trainer.args.output_dir)
-    with staged_checkpoint(run_dir, step) as staging:
+    main = trainer.accelerator.is_main_process  # type: ignore[attr-defined]
+    with staged_checkpoint(run_dir, step, shared_token(), main, barrier) as staging:
         trainer.lathe_staging_dir = str(staging)  # type: ignore[attr-defined]
         try:
             save()
@@ -92,9 +95,15 @@ def save_outputs(trainer: Trainer, cfg: Config, tokenizer: PreTrainedTokenizerBa
     from lathe.config.save import save_resolved
 
     out = Path(cfg.output_dir)
-    trainer.save_model(str(out))
-    tokenizer.save_pretrained(str(out))
-    save_resolved(cfg, out)
+    if getattr(trainer, "is_fsdp_enabled", False):
+        from lathe.distributed.sharded import save_final
+
+        save_final(trainer, cfg, out)  # every rank takes part (the shards are gathered); rank 0 writes
+    else:
+        trainer.save_model(str(out))
+    if trainer.args.should_save:
+        tokenizer.save_pretrained(str(out))
+        save_resolved(cfg, out)
     return out
 
 

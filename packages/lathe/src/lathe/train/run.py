@@ -109,9 +109,11 @@ def build_trainer(
 
 def _report_data(report: Any) -> None:
     """Before training: trainable-token share, drops by reason, EOS trained, packing (USERS.md)."""
+    from lathe.distributed.ranks import say
+
     if report is not None:
         for line in report.lines():
-            print(f"lathe: data: {line}", file=sys.stderr)
+            say(f"data: {line}")
 
 
 def train(cfg: Config, plugins: Plugins) -> TrainResult:
@@ -122,6 +124,7 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
     from lathe.data.prepare import prepare_datasets
     from lathe.data.strategies import strategy_registry
     from lathe.data.vision import setup_vision, tokenizer_config
+    from lathe.distributed import ranks
     from lathe.models.loading import load_model, model_config
     from lathe.models.tokenizer import load_tokenizer
     from lathe.models.vision import check_multimodal_keys, is_multimodal
@@ -133,9 +136,12 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
     from lathe.train.output_dir import check_output_dir
 
     try:
+        ranks.start(cfg)
         out = check_output_dir(cfg)
-        resume = resume_checkpoint(cfg)
-        save_resolved(cfg, out)
+        with ranks.main_first():  # rank 0 clears stale staging folders before the others look
+            resume = resume_checkpoint(cfg)
+        if ranks.is_main():
+            save_resolved(cfg, out)
         set_seed(cfg.seed)
         plugins.call("lathe_pre_model_load", cfg=cfg)
         config = model_config(cfg)
@@ -143,11 +149,13 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
         vision = None
         if is_multimodal(config):
             tokenizer = load_tokenizer(tokenizer_config(cfg), plugins)
-            vision = setup_vision(cfg, tokenizer, config, strategy_registry(plugins))
+            with ranks.main_first():
+                vision = setup_vision(cfg, tokenizer, config, strategy_registry(plugins))
             data: Any = vision.data
         else:
             tokenizer = load_tokenizer(cfg, plugins)
-            data = prepare_datasets(cfg, tokenizer, plugins)
+            with ranks.main_first():  # rank 0 prepares and caches; the others then load the cache
+                data = prepare_datasets(cfg, tokenizer, plugins)
         _report_data(data.report)
         model = load_model(cfg, tokenizer, plugins)
         trainer = build_trainer(cfg, plugins, model, tokenizer, data.train, data.eval, vision)
@@ -163,7 +171,7 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
         if trainer.args.should_save:  # rank 0 pushes what it saved (plugins' post-processing included)
             push_to_hub(cfg, out)
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-        print(f"lathe: saved to {out}", file=sys.stderr)
+        ranks.say(f"saved to {out}")
         return TrainResult(output_dir=out, metrics=metrics, losses=losses, trainer=trainer)
     except BaseException as error:
         _report_error(cfg, plugins, error)
@@ -190,17 +198,21 @@ def _with_perplexity(metrics: dict[str, float]) -> dict[str, float]:
 def evaluate(cfg: Config, plugins: Plugins) -> dict[str, float]:
     """Eval loss and perplexity of the trained model in ``output_dir`` on the config's eval set."""
     from lathe.data.prepare import prepare_datasets
+    from lathe.distributed import ranks
     from lathe.models.trained import load_trained
 
     try:
+        ranks.start(cfg)
         model, tokenizer = load_trained(cfg, plugins)
-        data = prepare_datasets(cfg, tokenizer, plugins)
+        with ranks.main_first():
+            data = prepare_datasets(cfg, tokenizer, plugins)
         if data.eval is None:
             raise LatheError("evaluate needs an eval set: set val_set_size or test_datasets")
         trainer = build_trainer(cfg, plugins, model, tokenizer, data.train, data.eval)
         metrics = _with_perplexity(trainer.evaluate())
     finally:
         plugins.call("lathe_post_train_unload", cfg=cfg)
-    print(f"eval_loss: {metrics['eval_loss']:.4f}  perplexity: {metrics['eval_perplexity']:.3f}  "
-          f"({len(data.eval)} rows)")
+    if ranks.is_main():
+        print(f"eval_loss: {metrics['eval_loss']:.4f}  perplexity: {metrics['eval_perplexity']:.3f}  "
+              f"({len(data.eval)} rows)")
     return metrics

@@ -174,6 +174,12 @@ class LatheTrainerMixin:
                 self.lr_scheduler = answer
         return super().create_scheduler(num_training_steps, optimizer)  # type: ignore[misc]
 
+    def create_accelerator_and_postprocess(self) -> None:
+        from lathe.distributed.engine import enable_fsdp_on_cpu
+
+        super().create_accelerator_and_postprocess()  # type: ignore[misc]
+        enable_fsdp_on_cpu(self)
+
     def _get_output_dir(self, trial: Any) -> str:
         if self.lathe_staging_dir is not None:
             return self.lathe_staging_dir
@@ -195,7 +201,11 @@ class LatheTrainerMixin:
         def save() -> None:
             super(LatheTrainerMixin, self)._save_checkpoint(model, trial)  # type: ignore[misc]
             if self.args.should_save:  # type: ignore[attr-defined]
-                save_plugin_state(self, Path(self._get_output_dir(trial)) / f"checkpoint-{step}")  # type: ignore[arg-type]
+                folder = Path(self._get_output_dir(trial)) / f"checkpoint-{step}"
+                save_plugin_state(self, folder)  # type: ignore[arg-type]
+                if self.is_fsdp_enabled and not (folder / "config.json").exists():  # type: ignore[attr-defined]
+                    # sharded weights: the model's config makes the checkpoint mergeable on its own
+                    self.accelerator.unwrap_model(model).config.save_pretrained(str(folder))  # type: ignore[attr-defined]
 
         write_checkpoint(self, step, save)  # type: ignore[arg-type]
 

@@ -134,7 +134,7 @@ NO_OPS: dict[str, NoOp] = {
     "remove_unused_columns": NoOp("lathe keeps only the columns a prompt strategy produces", only=(False, True)),
     "hf_use_auth_token": NoOp("lathe uses HF_TOKEN, your saved Hugging Face login or hub_token whenever the hub needs one"),
     "low_cpu_mem_usage": NoOp("transformers always loads with low CPU memory use", only=(True,)),
-    "world_size": NoOp("lathe trains on one device; multi-GPU training is not available yet", only=(1,)),
+    "world_size": NoOp("set by the launcher (WORLD_SIZE), not the config: lathe train --launcher torchrun --num-processes N"),
     "eval_table_size": NoOp("Axolotl deprecated it (superseded by generate_samples)"),
     "eval_max_new_tokens": NoOp("Axolotl deprecated it (superseded by generate_samples)"),
     "resize_token_embeddings_to_32x": NoOp("lathe resizes embeddings to the vocabulary size", only=(False,)),
@@ -143,7 +143,7 @@ NO_OPS: dict[str, NoOp] = {
 
 _NOT_YET = "not implemented in lathe yet"
 _KD_ONLINE = "an online teacher server is not available in lathe-kd yet; store the teacher's top-k logprobs in the dataset"
-_MULTI_GPU = "multi-GPU training (sharding, data/tensor/context parallelism) is not available yet; lathe trains on one device"
+_MULTI_GPU = "this multi-GPU option is not available yet (lathe runs DDP, FSDP and N-D parallelism through accelerate: docs/distributed.md)"
 _DEVICE_MAP = "placing one model across devices is not available yet; lathe loads the model on one device"
 _HUB = "pushing the prepared dataset to the hub is not available; `lathe preprocess` caches it locally"
 _RAY = "launching through Ray Train is not available yet"
@@ -167,10 +167,9 @@ _EVAL_NY = "this evaluation option is not available yet; lathe reports eval loss
 
 _GROUPS: dict[str, tuple[str, ...]] = {
     _MULTI_GPU: (
-        "fsdp", "fsdp_config", "fsdp_version", "fsdp_final_state_dict_type", "deepspeed", "deepcompile",
-        "ddp", "ddp_timeout", "ddp_bucket_cap_mb", "ddp_broadcast_buffers", "ddp_find_unused_parameters",
-        "context_parallel_size", "sequence_parallel_degree", "heads_k_stride", "ring_attn_func",
-        "tensor_parallel_size", "dp_replicate_size", "dp_shard_size", "fp8_enable_fsdp_float8_all_gather",
+        "deepspeed", "deepcompile",
+        "heads_k_stride", "ring_attn_func",
+        "fp8_enable_fsdp_float8_all_gather",
         "qlora_sharded_model_loading",
     ),
     _DEVICE_MAP: ("device_map", "max_memory", "gpu_memory_limit", "lora_on_cpu", "device", "experimental_skip_move_to_device"),
