@@ -164,3 +164,16 @@ def test_example_trains_two_steps_on_its_stand_in(
     history = [h for h in result.trainer.state.log_history if "loss" in h]
     assert result.trainer.state.global_step == 2, result.trainer.state.global_step
     assert history and all(h["loss"] == h["loss"] and h["loss"] > 0 for h in history), history
+
+
+def test_the_quickstart_leaves_a_report(tmp_path: Path) -> None:
+    """examples/quickstart as run.sh runs it (its own assets, `lathe train` in a subprocess), cut to 4 steps."""
+    import subprocess
+    import sys
+
+    work = shutil.copytree(EXAMPLES / "quickstart", tmp_path / "quickstart")
+    subprocess.run([sys.executable, "make_assets.py"], cwd=work, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "lathe", "train", "config.yaml", "--set", "max_steps=4"],
+                   cwd=work, check=True, capture_output=True)
+    report = work / "outputs" / "report.html"
+    assert report.is_file() and "<svg" in report.read_text()

@@ -15,3 +15,4 @@ for words in "moon cat river" "star fish tree snow" "road wind leaf dog sun"; do
   "$PY" -m lathe inference config.yaml --prompt "$words" --max-new-tokens 8
 done
 "$PY" check_heldout.py
+echo "curves, data report and config: $(pwd)/outputs/report.html"

@@ -176,19 +176,16 @@ def schema() -> None:
 @cli.command()
 def env() -> None:
     """Print versions of python, torch, CUDA and the libraries lathe uses, for bug reports."""
-    import platform
-    from importlib import metadata
+    from lathe.report import environment
 
-    from lathe.plugins import describe_all
+    for name, version in environment().items():
+        click.echo(f"{name}: {version}")
 
-    click.echo(f"python: {platform.python_version()} ({platform.platform()})")
-    for dist in ("lathe", "torch", "transformers", "peft", "accelerate", "datasets", "pydantic"):
-        try:
-            click.echo(f"{dist}: {metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            click.echo(f"{dist}: not installed")
-    import torch
 
-    click.echo(f"cuda: {torch.version.cuda or 'none'} (available: {torch.cuda.is_available()})")
-    for info in describe_all():
-        click.echo(f"{info.distribution}: {info.version}" + (f" (broken: {info.error})" if info.error else ""))
+@cli.command()
+@click.argument("output_dir", type=click.Path(file_okay=False))
+def report(output_dir: str) -> None:
+    """Write OUTPUT_DIR/report.html: curves, data report, resolved config, environment."""
+    from lathe.report import write_report
+
+    click.echo(str(write_report(output_dir)))

@@ -128,6 +128,7 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
     from lathe.models.loading import load_model, model_config
     from lathe.models.tokenizer import load_tokenizer
     from lathe.models.vision import check_multimodal_keys, is_multimodal
+    from lathe.report import save_run, write_report
     from lathe.train.args import evaluation_enabled
     from lathe.train.checkpoints import resume_checkpoint, save_outputs
     from lathe.train.compile import inductor_options
@@ -170,6 +171,8 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
         plugins.call("lathe_post_train", cfg=cfg, model=trainer.model, trainer=trainer)
         if trainer.args.should_save:  # rank 0 pushes what it saved (plugins' post-processing included)
             push_to_hub(cfg, out)
+            save_run(out, trainer.state.log_history, data.report)
+            print(f"lathe: report: {write_report(out)}", file=sys.stderr)
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         ranks.say(f"saved to {out}")
         return TrainResult(output_dir=out, metrics=metrics, losses=losses, trainer=trainer)
