@@ -15,6 +15,7 @@ import pytest
 from lathe.config import load_config, read_yaml
 from lathe.testing import alpaca_rows, chat_rows, text_rows, write_jsonl, write_tiny_model
 from lathe.testing.models import ARCHITECTURES
+from lathe.testing.vision import FAMILIES, write_tiny_vlm
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # Directories whose config is not trained on a stand-in: the quickstart builds its own tiny model
@@ -108,7 +109,8 @@ def test_example_validates_as_written(path: Path, monkeypatch: pytest.MonkeyPatc
     words = directive(path)
     assert words and (words[0] == "train" or words[0].startswith("validate-only")), words
     if words[0] == "train":
-        assert len(words) >= 2 and words[1] in ARCHITECTURES, f"{path}: 'train ARCH', ARCH one of {list(ARCHITECTURES)}"
+        known = [*ARCHITECTURES, *FAMILIES]
+        assert len(words) >= 2 and words[1] in known, f"{path}: 'train ARCH', ARCH one of {known}"
         assert all(w == "--set" or "=" in w for w in words[2:]), f"{path}: after ARCH only --set KEY=VALUE"
     else:
         assert "(" in " ".join(words), f"{path}: validate-only needs its reason in parentheses"
@@ -123,7 +125,9 @@ def stand_ins(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]
 
     def get(arch: str) -> Path:
         if arch not in built:
-            built[arch] = write_tiny_model(tmp_path_factory.mktemp(f"tiny-{arch}"), arch)  # type: ignore[arg-type]
+            folder = tmp_path_factory.mktemp(f"tiny-{arch}")
+            built[arch] = (write_tiny_vlm(folder, arch) if arch in FAMILIES  # type: ignore[arg-type]
+                           else write_tiny_model(folder, arch))  # type: ignore[arg-type]
         return built[arch]
 
     return get

@@ -47,10 +47,11 @@ def chat_prompt(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str
 
 def generate(
     cfg: Config, plugins: Plugins, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, text: str,
-    max_new_tokens: int, temperature: float, stream: bool = True,
+    max_new_tokens: int, temperature: float, stream: bool = True, encoded: Any = None,
 ) -> str:
-    """The completion of ``text`` (already formatted), streamed to stdout as it is produced.
-    A plugin answering ``lathe_generate`` generates instead of ``model.generate``."""
+    """The completion of ``text`` (already formatted; ``encoded``: its processor outputs, images
+    included), streamed to stdout as it is produced. A plugin answering ``lathe_generate``
+    generates instead of ``model.generate``."""
     import torch
     from transformers import TextStreamer
 
@@ -59,7 +60,7 @@ def generate(
         if stream:
             print(answer, flush=True)
         return str(answer)
-    enc = tokenizer(text, return_tensors="pt", add_special_tokens=False)
+    enc = encoded if encoded is not None else tokenizer(text, return_tensors="pt", add_special_tokens=False)
     device = next(model.parameters()).device
     enc = {k: v.to(device) for k, v in enc.items()}
     sampling: dict[str, Any] = {"do_sample": False}
@@ -81,13 +82,16 @@ def generate(
 
 def run_inference(
     cfg: Config, plugins: Plugins, prompt: str | None = None, chat: bool = False,
-    max_new_tokens: int = 256, temperature: float = 0.0, gradio: bool = False,
+    max_new_tokens: int = 256, temperature: float = 0.0, gradio: bool = False, images: tuple[str, ...] = (),
 ) -> list[str]:
-    """Answer ``prompt``, or read prompts from stdin until EOF/``exit``; returns the answers."""
+    """Answer ``prompt``, or read prompts from stdin until EOF/``exit``; returns the answers.
+    ``images`` (a vision-language model) go with the first user message."""
+    from lathe.infer_vision import VisionPrompter
     from lathe.models.trained import load_trained
 
     try:
         model, tokenizer = load_trained(cfg, plugins)
+        vision = VisionPrompter.of(cfg, model, images)
         if gradio:
             _serve_gradio(cfg, plugins, model, tokenizer, chat, max_new_tokens, temperature)
             return []
@@ -102,12 +106,17 @@ def run_inference(
                 print(reply, flush=True)
                 answers.append(reply)
                 return reply
-            if chat:
+            encoded = None
+            if vision is not None:
+                text, encoded = vision.encode(messages if chat else [], user)
+                if chat:
+                    messages.append({"role": "user", "content": user})
+            elif chat:
                 messages.append({"role": "user", "content": user})
                 text = chat_prompt(tokenizer, messages)
             else:
                 text = format_prompt(cfg, plugins, tokenizer, user)
-            reply = generate(cfg, plugins, model, tokenizer, text, max_new_tokens, temperature)
+            reply = generate(cfg, plugins, model, tokenizer, text, max_new_tokens, temperature, encoded=encoded)
             if chat:
                 messages.append({"role": "assistant", "content": reply})
             answers.append(reply)
@@ -152,6 +161,7 @@ def _serve_gradio(cfg: Config, plugins: Plugins, model: Any, tokenizer: Any, cha
 
 def merge_lora(cfg: Config, plugins: Plugins) -> Path:
     """Merge the adapter in ``output_dir`` into its base; write ``output_dir/merged``."""
+    from lathe.infer_vision import save_processor
     from lathe.models.trained import has_adapter, load_trained, trained_dir
 
     out = trained_dir(cfg)
@@ -163,6 +173,7 @@ def merge_lora(cfg: Config, plugins: Plugins) -> Path:
         target = out / "merged"
         merged.save_pretrained(str(target), safe_serialization=True)
         tokenizer.save_pretrained(str(target))
+        save_processor(out, target)
         plugins.call("lathe_post_merge", cfg=cfg, model=merged, path=target)
     finally:
         plugins.call("lathe_post_train_unload", cfg=cfg)

@@ -10,7 +10,7 @@ import torch
 
 from lathe.errors import LatheError
 from lathe.testing import run_training
-from lathe.testing.vision import FAMILIES, image_only_qwen2_vl_processor, vision_config
+from lathe.testing.vision import FAMILIES, image_only_qwen2_vl_processor, vision_config, write_image
 
 image_only_qwen2_vl_processor()  # the tiny Qwen2-VL's processor class, so AutoProcessor finds it
 
@@ -49,7 +49,7 @@ def test_the_label_mask_covers_only_assistant_text(trained: tuple[str, Any, dict
     tokenizer = trainer.processing_class.tokenizer
     labels = batch["labels"][0]
     trained_ids = labels[labels != -100].tolist()
-    end = "<end_of_turn>" if family == "gemma3" else "<|im_end|>"
+    end = "<end_of_turn>" if family == "gemma3_vision" else "<|im_end|>"
     assert tokenizer.decode(trained_ids).strip() == f"red{end}"  # Llava's "ASSISTANT: red": the token is " red"
     assert batch["input_ids"].shape == batch["labels"].shape
     assert "pixel_values" in batch
@@ -120,3 +120,47 @@ def test_a_named_template_uses_the_processors_own(tmp_path: Path) -> None:
     result = run_training(vision_config(tmp_path, "qwen2_vl", chat_template="qwen2_vl", max_steps=1))
     saved = (result.output_dir / "chat_template.jinja").read_text()
     assert "<|vision_start|><|image_pad|><|vision_end|>" in saved
+
+
+def test_inference_with_an_image_and_merge_lora(tmp_path: Path) -> None:
+    from transformers import AutoModelForImageTextToText
+
+    from lathe.config import validate
+    from lathe.infer import merge_lora, run_inference
+    from lathe.infer_vision import VisionPrompter
+    from lathe.models.trained import load_trained
+    from lathe.plugins import Plugins
+
+    raw = vision_config(tmp_path, "qwen2_vl", adapter="lora", lora_r=4, lora_alpha=8, lora_target_linear=True,
+                        max_steps=1)
+    run_training(raw)
+    cfg = validate(raw, Plugins(), source="<test>")
+    image = str(write_image(tmp_path / "ask.png", (20, 200, 20)))
+    answers = run_inference(cfg, Plugins(), prompt="what colour is it", images=(image,), max_new_tokens=3)
+    assert len(answers) == 1
+    with pytest.raises(LatheError, match="--image: image file .*gone.png' not found"):
+        run_inference(cfg, Plugins(), prompt="hi", images=(str(tmp_path / "gone.png"),))
+
+    adapted, _ = load_trained(cfg, Plugins())
+    prompter = VisionPrompter.of(cfg, adapted, (image,))
+    assert prompter is not None
+    _, enc = prompter.encode([], "what colour is it")
+    assert "pixel_values" in enc and "<|image_pad|>" in prompter.processor.tokenizer.decode(enc["input_ids"][0])
+    merged_dir = merge_lora(cfg, Plugins())
+    merged = AutoModelForImageTextToText.from_pretrained(str(merged_dir))
+    with torch.no_grad():
+        expected, got = adapted(**enc).logits, merged(**enc).logits
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    assert (merged_dir / "processor_config.json").is_file()
+
+
+def test_preprocess_checks_images_and_shows_the_masks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lathe.config import validate
+    from lathe.data.preprocess import preprocess
+    from lathe.plugins import Plugins
+
+    cfg = validate(vision_config(tmp_path, "gemma3_vision"), Plugins(), source="<test>")
+    preprocess(cfg, Plugins(), debug=True, num_examples=1)
+    out = capsys.readouterr().out
+    assert "nothing to cache" in out and "<image_soft_token>" in out
+    assert "[[red<end_of_turn>]]" in out.replace("]][[", "")

@@ -77,14 +77,18 @@ def preprocess(config: str, overrides: tuple[str, ...], debug: bool, debug_num_e
 @click.option("--max-new-tokens", default=256, show_default=True)
 @click.option("--temperature", default=0.0, show_default=True, help="0 decodes greedily.")
 @click.option("--gradio", is_flag=True, help="Serve a web UI (needs gradio).")
+@click.option("--image", "images", multiple=True, metavar="PATH",
+              help="An image for a vision-language model, given with the (first) prompt; repeatable.")
 def inference(config: str, overrides: tuple[str, ...], prompt: str | None, chat: bool,
-              max_new_tokens: int, temperature: float, gradio: bool) -> None:
+              max_new_tokens: int, temperature: float, gradio: bool, images: tuple[str, ...]) -> None:
     """Generate with the model trained by CONFIG (base + adapter, or the full model)."""
     cfg, plugins = _load(config, overrides)
     from lathe.infer import run_inference
 
+    if images and gradio:
+        raise click.UsageError("--image is not available with --gradio")
     run_inference(cfg, plugins, prompt=prompt, chat=chat, max_new_tokens=max_new_tokens,
-                  temperature=temperature, gradio=gradio)
+                  temperature=temperature, gradio=gradio, images=images)
 
 
 @cli.command("merge-lora")

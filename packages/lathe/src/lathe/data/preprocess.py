@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from lathe.data.strategies import IGNORE
+from lathe.errors import LatheError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -63,8 +64,19 @@ def render_tokens(row: dict[str, Any], tokenizer: PreTrainedTokenizerBase, colou
 def preprocess(cfg: Config, plugins: Plugins, *, debug: bool, num_examples: int) -> None:
     from lathe.data.prepare import prepare_datasets
     from lathe.distributed import ranks
+    from lathe.models.loading import model_config
     from lathe.models.tokenizer import load_tokenizer
+    from lathe.models.vision import check_multimodal_keys, is_multimodal
 
+    try:
+        config = model_config(cfg)
+    except LatheError:
+        config = None  # a folder with only a tokenizer: text data needs no model config
+    if config is not None:
+        check_multimodal_keys(cfg, config)
+    if config is not None and is_multimodal(config):
+        _preprocess_vision(cfg, plugins, config, debug, num_examples)
+        return
     ranks.start(cfg)  # launched: packs for the world size; rank 0 builds, the others wait
     tokenizer = load_tokenizer(cfg, plugins)
     with ranks.main_first():
@@ -74,13 +86,33 @@ def preprocess(cfg: Config, plugins: Plugins, *, debug: bool, num_examples: int)
     click.echo(f"prepared data in {data.path}")
     for line in data.report.lines():
         click.echo(line)
-    if not debug:
-        return
+    if debug:
+        _show([data.train[i] for i in range(min(num_examples, len(data.train)))], tokenizer)
+
+
+def _preprocess_vision(cfg: Config, plugins: Plugins, config: Any, debug: bool, num_examples: int) -> None:
+    """Vision-language rows are never cached: check every image reference, and show the masks."""
+    from lathe.data.strategies import strategy_registry
+    from lathe.data.vision import setup_vision, tokenizer_config
+    from lathe.models.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(tokenizer_config(cfg), plugins)
+    vision = setup_vision(cfg, tokenizer, config, strategy_registry(plugins))
+    click.echo("nothing to cache: vision-language rows are processed per batch (skip_prepare_dataset); "
+               "every image reference was checked")
+    if debug:
+        rows = []
+        for i in range(min(num_examples, len(vision.data.train))):
+            batch = vision.collator([vision.data.train[i]])
+            rows.append({"input_ids": batch["input_ids"][0].tolist(), "labels": batch["labels"][0].tolist()})
+        _show(rows, tokenizer)
+
+
+def _show(rows: list[dict[str, Any]], tokenizer: Any) -> None:
     colour = sys.stdout.isatty()
     legend = f"{_GREEN}trained{_RESET} / {_GREY}masked{_RESET}" if colour else "[[trained]] / masked"
-    click.echo(f"--- {min(num_examples, len(data.train))} examples ({legend}) ---")
-    for i in range(min(num_examples, len(data.train))):
-        row = data.train[i]
+    click.echo(f"--- {len(rows)} examples ({legend}) ---")
+    for i, row in enumerate(rows):
         click.echo(f"[{i}] {len(row['input_ids'])} tokens")
         click.echo(f"rendered: {tokenizer.decode(row['input_ids'])!r}")
         click.echo(f"masks:    {render_example(row, tokenizer, colour)}")

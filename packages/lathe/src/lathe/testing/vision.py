@@ -13,8 +13,8 @@ import functools
 from pathlib import Path
 from typing import Any, Literal
 
-Family = Literal["qwen2_vl", "gemma3", "llava"]
-FAMILIES: tuple[Family, ...] = ("qwen2_vl", "gemma3", "llava")
+Family = Literal["qwen2_vl", "gemma3_vision", "llava"]
+FAMILIES: tuple[Family, ...] = ("qwen2_vl", "gemma3_vision", "llava")
 IMAGE_SIZE = 28  # two 14-pixel patches a side: the smallest image every family here accepts
 
 _PARTS = (
@@ -32,7 +32,7 @@ _TEMPLATES: dict[Family, str] = {
         + "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
     ),
     # Gemma 3: start_of_turn/end_of_turn, the assistant is "model", an image is <start_of_image>
-    "gemma3": (
+    "gemma3_vision": (
         "{% for message in messages %}<start_of_turn>"
         "{{ 'model' if message['role'] == 'assistant' else message['role'] }}\n"
         + _PARTS.replace("{{ IMAGE }}", "<start_of_image>")
@@ -48,7 +48,7 @@ _TEMPLATES: dict[Family, str] = {
 }
 _SPECIAL: dict[Family, list[str]] = {
     "qwen2_vl": ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"],
-    "gemma3": ["<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<end_of_image>", "<image_soft_token>"],
+    "gemma3_vision": ["<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<end_of_image>", "<image_soft_token>"],
     "llava": ["<image>"],
 }
 _TEXT: dict[str, Any] = dict(
@@ -67,9 +67,9 @@ def tiny_vlm_tokenizer(family: Family):  # type: ignore[no-untyped-def]
 
     if family not in _TEMPLATES:
         raise ValueError(f"unknown tiny VLM family {family!r}; use one of {', '.join(FAMILIES)}")
-    tok = tiny_tokenizer(eos_token="<end_of_turn>" if family == "gemma3" else "<|im_end|>")
+    tok = tiny_tokenizer(eos_token="<end_of_turn>" if family == "gemma3_vision" else "<|im_end|>")
     extra = {"image_token": "<|image_pad|>"} if family == "qwen2_vl" else {}
-    if family == "gemma3":
+    if family == "gemma3_vision":
         extra = {"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>"}
     if family == "llava":
         extra = {"image_token": "<image>"}
@@ -90,7 +90,7 @@ def tiny_vlm_processor(family: Family, tokenizer: Any = None):  # type: ignore[n
             min_pixels=IMAGE_SIZE * IMAGE_SIZE, max_pixels=IMAGE_SIZE * IMAGE_SIZE, patch_size=14, merge_size=2,
             temporal_patch_size=2)
         return image_only_qwen2_vl_processor()(image_processor=images, tokenizer=tok, chat_template=template)
-    if family == "gemma3":
+    if family == "gemma3_vision":
         images = transformers.Gemma3ImageProcessorPil(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
         return transformers.Gemma3Processor(images, tok, chat_template=template, image_seq_length=1)
     images = transformers.CLIPImageProcessorPil(
@@ -141,7 +141,7 @@ def tiny_vlm_config(family: Family, tokenizer: Any):  # type: ignore[no-untyped-
             text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
             video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
             vision_end_token_id=ids["<|vision_end|>"], tie_word_embeddings=False)
-    if family == "gemma3":
+    if family == "gemma3_vision":
         text.update(head_dim=16, sliding_window=64, query_pre_attn_scalar=16)
         return transformers.Gemma3Config(
             text_config=text, vision_config={**_VISION, "vision_use_head": False}, mm_tokens_per_image=1,
