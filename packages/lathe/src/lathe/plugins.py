@@ -61,6 +61,7 @@ KNOWN_DISTRIBUTIONS: dict[str, str] = {
     "rl": "lathe-rl",
     "spectrum": "lathe-spectrum",
     "swanlab": "lathe-swanlab",
+    "torchao": "lathe-torchao",
 }
 
 

@@ -39,15 +39,18 @@ def base_config(tmp_path: str | Path, arch: str = "llama", **overrides: Any) -> 
 
 
 def run_training(cfg: dict[str, Any], plugins: Any = None) -> Any:
-    """Validate ``cfg`` (with installed plugins it names, or the given ``Plugins``) and train.
+    """Validate ``cfg`` (with the installed plugins it names or its keys imply, or the given
+    ``Plugins``) and train.
 
     Returns what ``lathe.train.run.train`` returns (the finished run's result).
     """
     from lathe.config import validate
+    from lathe.config.load import implied_plugins
     from lathe.plugins import Plugins
     from lathe.train.run import train
 
     if plugins is None:
-        plugins = Plugins.load(cfg.get("plugins", []))
+        names = cfg.get("plugins", [])
+        plugins = Plugins.load([*names, *implied_plugins(cfg, names)])
     config = validate(cfg, plugins, source="<test config>")
     return train(config, plugins)

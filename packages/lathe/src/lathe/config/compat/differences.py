@@ -91,4 +91,17 @@ DIFFERENCES: list[Difference] = [
         "take no LoRA (refused)", "lathe stores the experts in bitsandbytes' 4-bit format; LoRA on them "
         "is not available yet (docs/moe.md)",
     ),
+    Difference(
+        "qat with adapter (LoRA)", "accepted (only a `peft:` block is refused)",
+        "refused: QAT trains the full model",
+        "QAT with an adapter is not built or tested in lathe yet; the quantized output is a full model",
+    ),
+    Difference(
+        "qat / quantization weight_dtype nvfp4, mxfp4, ternary", "accepted", "refused (not available yet)",
+        "lathe builds only the layouts it tests: int4 weights (with int8/fp8/no activations) and fp8/fp8",
+    ),
+    Difference(
+        "qat / quantization group_size with float8 weights", "ignored", "refused",
+        "a key that is accepted and then ignored; float8 weights are scaled per row",
+    ),
 ]

@@ -33,6 +33,7 @@ PLUGINS: dict[str, bool] = {
     "lm_eval": True,
     "llmcompressor": True,
     "rl": True,
+    "torchao": True,
 }
 
 # Axolotl integration (its folder under axolotl/integrations) → the lathe plugin for its keys.
@@ -68,7 +69,8 @@ _RL_KEYS = (
     "rl", "trl", "rl_beta", "dpo_beta", "dpo_label_smoothing", "dpo_use_weighting", "orpo_alpha",
     "kto_desirable_weight", "kto_undesirable_weight", "simpo_gamma", "cpo_alpha", "max_prompt_len",
 )
-CORE_KEYS_IN_PLUGINS: dict[str, str] = dict.fromkeys(_RL_KEYS, "rl")
+_TORCHAO_KEYS = ("qat", "quantization", "fp8", "fp8_config", "fp8_enable_fsdp_float8_all_gather")
+CORE_KEYS_IN_PLUGINS: dict[str, str] = {**dict.fromkeys(_RL_KEYS, "rl"), **dict.fromkeys(_TORCHAO_KEYS, "torchao")}
 # Values of ``rl:`` and RL dataset types that lathe-rl provides (its tests check both lists).
 RL_METHODS: frozenset[str] = frozenset({"dpo", "ipo", "kto", "orpo", "simpo"})
 RL_DATASET_TYPES: frozenset[str] = frozenset(
@@ -169,7 +171,6 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     _MULTI_GPU: (
         "deepspeed", "deepcompile",
         "heads_k_stride", "ring_attn_func",
-        "fp8_enable_fsdp_float8_all_gather",
         "qlora_sharded_model_loading",
     ),
     _DEVICE_MAP: ("device_map", "max_memory", "gpu_memory_limit", "lora_on_cpu", "device", "experimental_skip_move_to_device"),
@@ -190,7 +191,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     "a custom config class is not available; lathe reads the model config with AutoConfig (base_model_config "
     "names another folder)": ("cls_model_config",),
     _QUANT: (
-        "qat", "quantization", "fp8", "fp8_config", "gptq", "model_quantization_config",
+        "gptq", "model_quantization_config",
         "model_quantization_config_kwargs", "bnb_config_kwargs", "use_onebitllms",
     ),
     _QGALORE: (

@@ -1,0 +1,1 @@
+"""torchao for lathe: QAT, post-training quantization and FP8 training."""
