@@ -88,9 +88,9 @@ def test_key_list_is_what_the_script_reads_from_axolotl() -> None:
 
 
 def test_refused_keys_fail_with_reason_and_line_all_at_once(tmp_path: Path) -> None:
-    text = _load(tmp_path, "fp8_enable_fsdp_float8_all_gather: true\ngradio_title: x\ngradio_share: true\n"
+    text = _load(tmp_path, "heads_k_stride: 1\ngradio_title: x\ngradio_share: true\n"
                            "deepspeed: ds.json\npush_dataset_to_hub: me/data\nddp_timeout: 0\nlearning_rat: 1\n")
-    assert "fp8_enable_fsdp_float8_all_gather (line 5): not available in lathe: this multi-GPU option" in text
+    assert "heads_k_stride (line 5): not available in lathe: this multi-GPU option" in text
     assert "gradio_title (line 6): not available in lathe: the Gradio UI" in text
     assert "deepspeed (line 8): not available in lathe" in text
     assert "push_dataset_to_hub (line 9): not available in lathe: pushing the prepared dataset" in text
