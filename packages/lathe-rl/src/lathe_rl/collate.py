@@ -14,7 +14,13 @@ from typing import Any
 
 from lathe.data.strategies import IGNORE
 from lathe.errors import LatheError
-from lathe_rl.strategies import COMPLETION_START, KTO_LABEL, REJECTED_IDS, REJECTED_LABELS
+from lathe_rl.strategies import (
+    COMPLETION_START,
+    KTO_LABEL,
+    REJECTED_IDS,
+    REJECTED_LABELS,
+    REWARD_COLUMNS,
+)
 
 
 def _mismatched(rows: Sequence[dict[str, Any]]) -> list[tuple[list[int], list[int]]]:
@@ -37,6 +43,8 @@ class PreferenceCollator:
         import torch
 
         first = rows[0]
+        if REWARD_COLUMNS in first:
+            return self._prompts(rows)
         seqs = [(list(r["input_ids"]), list(r["labels"])) for r in rows]
         extra: dict[str, Any] = {}
         if REJECTED_IDS in first:
@@ -57,3 +65,16 @@ class PreferenceCollator:
             labels[i, : len(lab)] = torch.tensor(lab, dtype=torch.long)
             mask[i, : len(ids)] = 1
         return {"input_ids": input_ids, "attention_mask": mask, "labels": labels, **extra}
+
+    def _prompts(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """GRPO prompts, left-padded (generation appends to the right end)."""
+        import torch
+
+        seqs = [list(r["input_ids"])[-self.sequence_len:] for r in rows]
+        width = max(len(s) for s in seqs)
+        input_ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for i, ids in enumerate(seqs):
+            input_ids[i, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+            mask[i, width - len(ids):] = 1
+        return {"input_ids": input_ids, "attention_mask": mask, REWARD_COLUMNS: [r[REWARD_COLUMNS][0] for r in rows]}

@@ -13,32 +13,54 @@ from pydantic import Field, model_validator
 
 from lathe.config import ConfigModel
 
-RLMethod = Literal["dpo", "ipo", "kto", "orpo", "simpo", "cpo"]
+RLMethod = Literal["dpo", "ipo", "kto", "orpo", "simpo", "cpo", "grpo"]
 DEFAULT_BETA = 0.1
 
 # Axolotl's trl: keys lathe-rl does not read, with the reason (a clear error instead of silence).
-_TRL_NOT_YET = "belongs to GRPO, which lathe-rl does not provide yet"
-TRL_REFUSED: dict[str, str] = {
-    name: _TRL_NOT_YET
-    for name in (
-        "loss_type", "num_generations", "max_completion_length", "reward_funcs", "reward_weights",
-        "temperature", "use_vllm", "vllm_mode", "vllm_server_host", "vllm_server_port", "vllm_server_timeout",
-        "vllm_guided_decoding_regex", "generation_batch_size", "log_completions", "num_completions_to_print",
-        "importance_sampling_level", "scale_rewards", "top_p", "top_k", "min_p", "repetition_penalty",
-        "generation_kwargs", "chat_template_kwargs", "num_iterations", "epsilon", "epsilon_high",
-        "mask_truncated_completions", "rollout_func", "multi_objective_aggregation",
-    )
-}
+_VLLM = "vLLM generation is not available in lathe-rl; GRPO generates in-process (remove it)"
+TRL_REFUSED: dict[str, str] = dict.fromkeys(
+    ("vllm_mode", "vllm_server_host", "vllm_server_port", "vllm_server_timeout", "vllm_guided_decoding_regex",
+     "vllm_enable_sleep_mode", "vllm_importance_sampling_correction", "vllm_importance_sampling_mode",
+     "vllm_importance_sampling_cap", "vllm_importance_sampling_clip_min", "vllm_importance_sampling_clip_max",
+     "vllm_lora_sync", "vllm_sync_interval"),
+    _VLLM,
+)
 TRL_REFUSED.update(dict.fromkeys(
     ("sync_ref_model", "ref_model_mixup_alpha", "ref_model_sync_steps"),
     "a reference model synced to the policy during training (TR-DPO) is not available in lathe-rl",
 ))
+_GRPO_NOT_YET = "this GRPO option is not available in lathe-rl yet"
+TRL_REFUSED.update(dict.fromkeys(
+    ("generation_batch_size", "importance_sampling_level", "scale_rewards", "top_p", "top_k", "min_p",
+     "repetition_penalty", "generation_kwargs", "chat_template_kwargs", "num_iterations", "epsilon", "epsilon_high",
+     "mask_truncated_completions", "rollout_func", "multi_objective_aggregation", "use_liger_loss", "entropy_coef",
+     "use_adaptive_entropy", "entropy_target", "entropy_coef_delta", "entropy_coef_min", "entropy_coef_max",
+     "off_policy_mask_threshold", "use_bias_correction_kl", "reward_num_workers", "replay_buffer_size",
+     "replay_recompute_logps", "reroll_start_fraction", "reroll_max_groups", "skip_zero_advantage_batches",
+     "use_data_producer", "async_prefetch", "prefetch_depth", "streaming_partial_batch", "streaming_min_groups",
+     "log_multimodal", "log_completions", "num_completions_to_print"),
+    _GRPO_NOT_YET,
+))
+# trl: keys read only by rl: grpo
+GRPO_KEYS = ("loss_type", "num_generations", "max_completion_length", "reward_funcs", "reward_weights",
+             "temperature", "use_vllm")
 
 
 class TRLSection(ConfigModel):
     """Axolotl's ``trl:`` block (the keys lathe-rl reads)."""
 
-    beta: float | None = Field(None, gt=0, description="Beta of the preference loss; wins over rl_beta.")
+    beta: float | None = Field(None, ge=0, description="Beta of the loss (KL weight for grpo); wins over rl_beta.")
+    loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] | None = Field(
+        None, description="rl: grpo: how token losses are averaged (default dapo)."
+    )
+    num_generations: int | None = Field(None, ge=2, description="rl: grpo: completions per prompt (default 8).")
+    max_completion_length: int | None = Field(None, gt=0, description="rl: grpo: new tokens per completion (default 256).")
+    reward_funcs: list[str] | None = Field(
+        None, description="rl: grpo: reward functions: built-ins (length, think_format) or module.function."
+    )
+    reward_weights: list[float] | None = Field(None, description="rl: grpo: weight of each reward function (default 1).")
+    temperature: float | None = Field(None, gt=0, description="rl: grpo: sampling temperature (default 1.0).")
+    use_vllm: bool = Field(False, description="rl: grpo: vLLM generation; not available (true is an error).")
 
     @model_validator(mode="before")
     @classmethod
@@ -52,11 +74,11 @@ class TRLSection(ConfigModel):
 
 class RLConfig(ConfigModel):
     rl: RLMethod | None = Field(
-        None, description="Preference method: dpo, ipo, kto, orpo, simpo or cpo (Axolotl's values; cpo is TRL's CPO)."
+        None, description="Method: dpo, ipo, kto, orpo, simpo, grpo (Axolotl's values) or cpo (TRL's CPO)."
     )
     rl_beta: float | None = Field(None, gt=0, description="Beta of the preference loss (TRL default 0.1).")
     dpo_beta: float | None = Field(None, gt=0, description="Axolotl's old name of rl_beta.")
-    trl: TRLSection | None = Field(None, description="TRL settings block (beta).")
+    trl: TRLSection | None = Field(None, description="TRL settings block (beta; GRPO's generation and rewards).")
     dpo_label_smoothing: float | None = Field(
         None, ge=0, lt=0.5, description="rl: dpo only: probability that a preference label is flipped (cDPO)."
     )
@@ -83,11 +105,29 @@ class RLConfig(ConfigModel):
 
 
 def beta_of(cfg: Any) -> float:
-    """The beta Axolotl passes to TRL: trl.beta, rl_beta (or dpo_beta), orpo_alpha, else 0.1."""
+    """The beta Axolotl passes to TRL: trl.beta, rl_beta (or dpo_beta), orpo_alpha, else TRL's
+    default (0.1; 0 for grpo, which then needs no reference model)."""
     for value in (cfg.trl.beta if cfg.trl else None, cfg.rl_beta, cfg.dpo_beta, cfg.orpo_alpha):
         if value is not None:
             return float(value)
-    return DEFAULT_BETA
+    return 0.0 if cfg.rl == "grpo" else DEFAULT_BETA
+
+
+def grpo_problems(cfg: Any) -> list[str]:
+    """The trl: block against rl: (GRPO's keys only with grpo; grpo needs reward functions)."""
+    trl = cfg.trl
+    if cfg.rl != "grpo":
+        given = [k for k in GRPO_KEYS if trl is not None and getattr(trl, k) not in (None, False)]
+        return [f"trl.{k}: only read with rl: grpo (rl is {cfg.rl}); remove it" for k in given]
+    problems = []
+    if trl is None or not trl.reward_funcs:
+        problems.append("trl.reward_funcs: rl: grpo needs at least one reward function")
+    elif trl.reward_weights is not None and len(trl.reward_weights) != len(trl.reward_funcs):
+        problems.append(f"trl.reward_weights: {len(trl.reward_weights)} weights for {len(trl.reward_funcs)} reward_funcs")
+    if trl is not None and trl.use_vllm:
+        problems.append("trl.use_vllm: vLLM generation is not available in lathe-rl (pip install vllm would not "
+                        "help); remove it: GRPO generates in-process")
+    return problems
 
 
 # key → the rl: values that read it; set with any other method it would be ignored, so it is refused.
@@ -99,5 +139,5 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "cpo_alpha": ("simpo", "cpo"),
     "kto_desirable_weight": ("kto",),
     "kto_undesirable_weight": ("kto",),
-    "ref_model": ("dpo", "ipo", "kto"),
+    "ref_model": ("dpo", "ipo", "kto", "grpo"),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lathe.hookspecs import hookimpl
-from lathe_rl.config import ONLY_FOR, RLConfig
+from lathe_rl.config import ONLY_FOR, RLConfig, grpo_problems
 
 
 @hookimpl
@@ -16,7 +16,7 @@ def lathe_config_model() -> type[RLConfig]:
 @hookimpl
 def lathe_validate_config(cfg: Any) -> list[str]:
     if cfg.rl is None:
-        return ["rl: the rl plugin is enabled but no method is set; set rl: dpo, ipo, kto, orpo, simpo or cpo"]
+        return ["rl: the rl plugin is enabled but no method is set; set rl: dpo, ipo, kto, orpo, simpo, cpo or grpo"]
     problems = [
         f"{key}: only read with rl: {' or '.join(methods)} (rl is {cfg.rl}); remove it"
         for key, methods in ONLY_FOR.items()
@@ -24,6 +24,7 @@ def lathe_validate_config(cfg: Any) -> list[str]:
     ]
     if cfg.dpo_beta is not None and cfg.rl_beta is not None and cfg.dpo_beta != cfg.rl_beta:
         problems.append("dpo_beta: the old name of rl_beta, set to another value; keep only rl_beta")
+    problems += grpo_problems(cfg)
     if cfg.sample_packing:
         problems.append("sample_packing: preference rows (chosen and rejected) cannot be packed; remove it")
     return problems
@@ -37,7 +38,7 @@ def lathe_pre_model_load(cfg: Any) -> None:
     from lathe.errors import LatheError
     from lathe_rl.strategies import preference_strategies
 
-    names = preference_strategies()
+    names = ["grpo.chat_template"] if cfg.rl == "grpo" else list(preference_strategies())
     for where, entries in (("datasets", cfg.datasets or []), ("test_datasets", cfg.test_datasets or [])):
         for i, entry in enumerate(entries):
             if entry.type not in names:
@@ -47,9 +48,10 @@ def lathe_pre_model_load(cfg: Any) -> None:
 
 @hookimpl
 def lathe_prompt_strategies() -> dict[str, Any]:
+    from lathe_rl.grpo import PromptOnly
     from lathe_rl.strategies import preference_strategies
 
-    return preference_strategies()
+    return {**preference_strategies(), "grpo.chat_template": PromptOnly}
 
 
 @hookimpl

@@ -26,6 +26,7 @@ REJECTED_IDS = "rejected_input_ids"
 REJECTED_LABELS = "rejected_labels"
 KTO_LABEL = "kto_label"
 COMPLETION_START = "completion_start"
+REWARD_COLUMNS = "reward_columns"  # GRPO rows: the dataset's other fields, as JSON, for the reward functions
 
 # Prompt layouts of Axolotl's chatml.* and llama3.* types: (system turn, user turn + assistant header, end of turn).
 FORMATS: dict[str, tuple[str, str, str]] = {

@@ -92,8 +92,11 @@ class PreferenceTrainer(Trainer):
         self.model_accepts_loss_kwargs = False
         self.ref_model: torch.nn.Module | None = None
         self.rl_metrics: dict[str, list[float]] = {}
-        if self.settings.method in NEEDS_REFERENCE and not self._adapter_reference():
+        if self.needs_reference() and not self._adapter_reference():
             self.ref_model = self._load_reference()
+
+    def needs_reference(self) -> bool:
+        return self.settings.method in NEEDS_REFERENCE or (self.settings.method == "grpo" and self.settings.beta > 0)
 
     def _adapter_reference(self) -> bool:
         from peft import PeftModel
@@ -195,5 +198,9 @@ class PreferenceTrainer(Trainer):
 
 def trainer_for(cfg: Any) -> type[PreferenceTrainer]:
     settings = Settings.from_config(cfg)
+    if cfg.rl == "grpo":
+        from lathe_rl.grpo import grpo_trainer_for
+
+        return grpo_trainer_for(cfg, settings)
     return type(f"{cfg.rl.upper()}Trainer", (PreferenceTrainer,), {"settings": settings})
 

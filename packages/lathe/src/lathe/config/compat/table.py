@@ -72,7 +72,7 @@ _RL_KEYS = (
 _TORCHAO_KEYS = ("qat", "quantization", "fp8", "fp8_config", "fp8_enable_fsdp_float8_all_gather")
 CORE_KEYS_IN_PLUGINS: dict[str, str] = {**dict.fromkeys(_RL_KEYS, "rl"), **dict.fromkeys(_TORCHAO_KEYS, "torchao")}
 # Values of ``rl:`` and RL dataset types that lathe-rl provides (its tests check both lists).
-RL_METHODS: frozenset[str] = frozenset({"dpo", "ipo", "kto", "orpo", "simpo"})
+RL_METHODS: frozenset[str] = frozenset({"dpo", "ipo", "kto", "orpo", "simpo", "grpo"})
 RL_DATASET_TYPES: frozenset[str] = frozenset(
     {f"{fmt}.{variant}" for fmt in ("chatml", "llama3") for variant in ("default", "intel", "prompt_pairs", "ultra", "argilla_chat")}
     | {"chat_template.default"}
@@ -244,7 +244,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
 REFUSED: dict[str, str] = {key: reason for reason, keys in _GROUPS.items() for key in keys}
 _RL_NOT_YET = "not available in lathe-rl yet"
 REFUSED.update({
-    "vllm": "a vLLM server for generation is not available in lathe-rl (GRPO is not available yet)",
+    "vllm": "a vLLM server for generation is not available in lathe-rl (GRPO generates in-process)",
     "ebft": "energy-based fine-tuning (rl: ebft) is not available in lathe-rl",
     "dpo_loss_type": "several DPO loss types mixed is " + _RL_NOT_YET + "; use rl: dpo or rl: ipo",
     "dpo_loss_weights": "several DPO loss types mixed is " + _RL_NOT_YET + "; use rl: dpo or rl: ipo",

@@ -1,0 +1,64 @@
+"""GRPO reward functions: built-ins by bare name, the user's by ``module.function``.
+
+A reward function is called as TRL calls it: ``f(prompts=[...], completions=[...], **columns)``
+with one entry per completion (texts) and the row's other dataset columns as lists, and
+returns one float per completion (``None`` counts as 0).
+
+``module.function`` names a Python file ``module.py`` in the working directory (where lathe is
+run, as for every relative path of a config). It is loaded only when the config names it, and
+its path is logged.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lathe.errors import LatheError
+
+log = logging.getLogger("lathe.rl")
+RewardFn = Callable[..., list[float | None]]
+
+
+def length(completions: list[str], **_: Any) -> list[float]:
+    """Shorter is better: 1 for an empty completion, falling by 1/100 per character down to 0."""
+    return [max(0.0, 1.0 - len(c) / 100) for c in completions]
+
+
+_THINK = re.compile(r"^\s*<think>.*?</think>\s*\S", re.S)
+
+
+def think_format(completions: list[str], **_: Any) -> list[float]:
+    """1 when the completion is ``<think>…</think>`` followed by an answer, else 0."""
+    return [1.0 if _THINK.match(c) else 0.0 for c in completions]
+
+
+BUILTINS: dict[str, RewardFn] = {"length": length, "think_format": think_format}
+
+
+def load_reward(name: str, folder: Path | None = None) -> RewardFn:
+    """The reward function ``name`` (a built-in, or ``module.function`` from ``module.py``)."""
+    if name in BUILTINS:
+        return BUILTINS[name]
+    module_name, _, func = name.rpartition(".")
+    if not module_name:
+        raise LatheError(f"trl.reward_funcs: {name!r} is neither a built-in ({', '.join(BUILTINS)}) nor "
+                         "module.function (a function in module.py next to where lathe runs)")
+    path = (folder or Path.cwd()) / (module_name.replace(".", "/") + ".py")
+    if not path.is_file():
+        raise LatheError(f"trl.reward_funcs: {name!r}: no file {path}")
+    log.info("trl.reward_funcs: loading %s from %s", func, path.resolve())
+    print(f"lathe: trl.reward_funcs: {name} from {path.resolve()}", file=sys.stderr)
+    spec = importlib.util.spec_from_file_location(f"lathe_rl_rewards_{module_name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fn = getattr(module, func, None)
+    if not callable(fn):
+        raise LatheError(f"trl.reward_funcs: {path} has no function {func!r}")
+    return fn  # type: ignore[no-any-return]

@@ -1,0 +1,76 @@
+"""GRPO: rewards by name from a file next to where lathe runs, in-process generation, and a toy
+task whose mean reward rises."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lathe.config import ConfigError, validate
+from lathe.plugins import Plugins
+from lathe.testing import base_config, run_training, write_jsonl
+
+REWARDS = '''
+def early_letter(prompts, completions, answer, **kwargs):
+    """1 when the completion starts with a letter a-m (the row's answer column reaches here)."""
+    assert len(answer) == len(completions) == len(prompts)
+    return [1.0 if c[:1].lower() in "abcdefghijklm" and c[:1].isalpha() else 0.0 for c in completions]
+'''
+
+
+def _grpo_config(tmp_path: Path, **trl: object) -> dict[str, object]:
+    data = tmp_path / "prompts.jsonl"
+    write_jsonl([{"prompt": f"Say a word ({i}):", "answer": "red"} for i in range(32)], data)
+    (tmp_path / "rewards.py").write_text(REWARDS)
+    block = {"num_generations": 8, "max_completion_length": 3, "reward_funcs": ["rewards.early_letter"],
+             "temperature": 1.0, **trl}
+    return base_config(tmp_path, plugins=["rl"], rl="grpo", trl=block, max_steps=10, micro_batch_size=4,
+                       learning_rate=2e-2, datasets=[{"path": str(data), "type": "grpo.chat_template"}])
+
+
+def test_grpo_raises_the_mean_reward(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # rewards.py is found where lathe runs
+    result = run_training(_grpo_config(tmp_path))
+    rewards = [h["reward"] for h in result.trainer.state.log_history if "reward" in h]
+    assert len(rewards) == 10
+    first, last = sum(rewards[:3]) / 3, sum(rewards[-3:]) / 3
+    print(f"grpo toy: mean reward {first:.3f} (steps 1-3) -> {last:.3f} (steps 8-10)")
+    assert last > first + 0.2
+
+
+def test_grpo_with_beta_uses_the_reference_and_hands_out_completions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = _grpo_config(tmp_path, beta=0.05, loss_type="grpo")
+    cfg["max_steps"] = 2
+    result = run_training(cfg)
+    trainer = result.trainer
+    assert trainer.ref_model is not None
+    kl = [h["kl"] for h in trainer.state.log_history if "kl" in h]
+    assert kl[0] == pytest.approx(0.0, abs=1e-6)  # policy = reference at step 0
+    seen: list[dict[str, object]] = []  # what the swanlab plugin's completion table receives
+    trainer.lathe_completions.subscribe(lambda step, row: seen.append({"step": step, **row}))
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    trainer.preference_loss(trainer.model, batch)
+    assert len(seen) == 4 * 8 and set(seen[0]) == {"step", "prompt", "completion", "reward"}
+    assert seen[0]["step"] == 2 and "Say a word" in str(seen[0]["prompt"])
+
+
+@pytest.mark.parametrize(("trl", "message"), [
+    ({"reward_funcs": None}, "trl.reward_funcs: rl: grpo needs at least one reward function"),
+    ({"use_vllm": True}, "trl.use_vllm: vLLM generation is not available in lathe-rl"),
+    ({"reward_weights": [1.0, 2.0]}, "trl.reward_weights: 2 weights for 1 reward_funcs"),
+    ({"vllm_server_host": "x"}, "trl.vllm_server_host: vLLM generation is not available"),
+])
+def test_bad_grpo_settings_are_named(tmp_path: Path, trl: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        validate(_grpo_config(tmp_path, **trl), Plugins.load(["rl"]))
+
+
+def test_a_missing_reward_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lathe.errors import LatheError
+
+    monkeypatch.chdir(tmp_path)
+    cfg = _grpo_config(tmp_path, reward_funcs=["missing.exact_match"])
+    with pytest.raises(LatheError, match="trl.reward_funcs: 'missing.exact_match': no file"):
+        run_training(cfg)
