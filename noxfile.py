@@ -81,6 +81,7 @@ def e2e(session: nox.Session) -> None:
     """Real installs of every package, real entry points, tests across packages (with core's
     test extras: the examples' QLoRA configs train for real)."""
     _install(session, *PACKAGES, extras=TEST_EXTRAS)
+    session.install("hatchling")  # tests/test_plugin_scaffold.py builds the scaffolded plugin without network
     env = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "AXOLOTL_SRC": _axolotl_src(session)}
     session.run("pytest", "tests", *session.posargs, env=env)
 

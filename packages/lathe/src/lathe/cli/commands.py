@@ -193,3 +193,20 @@ def report(output_dir: str) -> None:
     from lathe.report import write_report
 
     click.echo(str(write_report(output_dir)))
+
+
+@cli.group()
+def plugin() -> None:
+    """Write a new plugin."""
+
+
+@plugin.command("new")
+@click.argument("name")
+@click.option("--dir", "parent", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Folder to create lathe-NAME/ in.")
+def plugin_new(name: str, parent: str) -> None:
+    """Scaffold lathe-NAME/: pyproject with the entry point, config model, one hook, docs, tests."""
+    from lathe.scaffold import new_plugin
+
+    root = new_plugin(name, parent)
+    click.echo(f"wrote {root}\nnext: pip install -e {root} && pytest {root}/tests && lathe plugins")
