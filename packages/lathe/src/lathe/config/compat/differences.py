@@ -104,4 +104,9 @@ DIFFERENCES: list[Difference] = [
         "qat / quantization group_size with float8 weights", "ignored", "refused",
         "a key that is accepted and then ignored; float8 weights are scaled per row",
     ),
+    Difference(
+        "experts_implementation (unset)", "eager (Axolotl pins it)", "transformers' default: grouped_mm where it "
+        "runs, else eager", "the same results (a test checks forward and gradients equal eager), one grouped "
+        "matmul per projection instead of a loop over experts", "experts_implementation: eager",
+    ),
 ]
