@@ -164,3 +164,33 @@ def test_preprocess_checks_images_and_shows_the_masks(tmp_path: Path, capsys: py
     out = capsys.readouterr().out
     assert "nothing to cache" in out and "<image_soft_token>" in out
     assert "[[red<end_of_turn>]]" in out.replace("]][[", "")
+
+
+def test_image_size_and_processor_kwargs_reach_the_processor(tmp_path: Path) -> None:
+    from lathe.config import validate
+    from lathe.data.strategies import strategy_registry
+    from lathe.data.vision import setup_vision, tokenizer_config
+    from lathe.models.loading import model_config
+    from lathe.models.tokenizer import load_tokenizer
+    from lathe.plugins import Plugins
+
+    def grid(**keys: Any) -> list[int]:
+        cfg = validate(vision_config(tmp_path, "qwen2_vl", **keys), Plugins(), source="<test>")
+        vision = setup_vision(cfg, load_tokenizer(tokenizer_config(cfg), Plugins()), model_config(cfg),
+                              strategy_registry(Plugins()))
+        return vision.collator([vision.data.train[0]])["image_grid_thw"][0].tolist()
+
+    assert grid() == [1, 2, 2]  # the 28×28 image: 2×2 patches of 14 pixels
+    # 56 wide × 28 high, and a processor allowed that many pixels: 2 rows of 4 patches
+    assert grid(image_size=[56, 28], processor_kwargs={"max_pixels": 56 * 56}) == [1, 2, 4]
+
+
+def test_evaluate_a_trained_vision_model(tmp_path: Path) -> None:
+    from lathe.config import validate
+    from lathe.plugins import Plugins
+    from lathe.train.run import evaluate
+
+    raw = vision_config(tmp_path, "llava", val_set_size=0.25, max_steps=1)
+    run_training(raw)
+    metrics = evaluate(validate(raw, Plugins(), source="<test>"), Plugins())
+    assert torch.isfinite(torch.tensor(metrics["eval_loss"]))

@@ -201,17 +201,25 @@ def _with_perplexity(metrics: dict[str, float]) -> dict[str, float]:
 def evaluate(cfg: Config, plugins: Plugins) -> dict[str, float]:
     """Eval loss and perplexity of the trained model in ``output_dir`` on the config's eval set."""
     from lathe.data.prepare import prepare_datasets
+    from lathe.data.strategies import strategy_registry
+    from lathe.data.vision import setup_vision
     from lathe.distributed import ranks
     from lathe.models.trained import load_trained
+    from lathe.models.vision import is_multimodal
 
     try:
         ranks.start(cfg)
         model, tokenizer = load_trained(cfg, plugins)
+        vision = None
         with ranks.main_first():
-            data = prepare_datasets(cfg, tokenizer, plugins)
+            if is_multimodal(model.config):
+                vision = setup_vision(cfg, tokenizer, model.config, strategy_registry(plugins))
+                data: Any = vision.data
+            else:
+                data = prepare_datasets(cfg, tokenizer, plugins)
         if data.eval is None:
             raise LatheError("evaluate needs an eval set: set val_set_size or test_datasets")
-        trainer = build_trainer(cfg, plugins, model, tokenizer, data.train, data.eval)
+        trainer = build_trainer(cfg, plugins, model, tokenizer, data.train, data.eval, vision)
         metrics = _with_perplexity(trainer.evaluate())
     finally:
         plugins.call("lathe_post_train_unload", cfg=cfg)
