@@ -135,14 +135,14 @@ def test_kto_with_mismatched_kl_and_weights() -> None:
     beta, wd, wu = 0.4, 1.5, 0.6
     rows = [{"input_ids": p + c, "labels": [IGNORE] * len(p) + c, "kto_label": [int(good)],
              "completion_start": [len(p)]} for p, c, good in KTO]
-    policy, ref = _model(0), _model(1)
+    policy, ref = _model(0), _model(5)  # seed 5: the mismatched pairs' mean log-ratio is above 0
 
     def ratio(prompt: list[int], completion: list[int]) -> float:
         return _seq_logp(policy, prompt, completion)[0] - _seq_logp(ref, prompt, completion)[0]
 
     # KL pairs: prompt i with the completion of row i-1
     kl = sum(ratio(KTO[i][0], KTO[i - 1][1]) for i in range(len(KTO))) / len(KTO)
-    kl = max(kl, 0.0)
+    assert kl > 0  # else the clamp would hide which pairs the estimate used
     expected = sum(
         wd * (1 - _sig(beta * (ratio(p, c) - kl))) if good else wu * (1 - _sig(beta * (kl - ratio(p, c))))
         for p, c, good in KTO
