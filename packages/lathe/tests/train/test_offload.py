@@ -17,6 +17,7 @@ from lathe.plugins import Plugins
 from lathe.testing import base_config, run_training
 from lathe.testing.models import tiny_model
 from lathe.train import offload
+from lathe.train.args import build_training_arguments
 from lathe.train.offload import offload_mode, offloading
 from tests.train.conftest import plugin
 
@@ -105,3 +106,27 @@ def test_axolotl_spellings_choose_the_mode(tmp_path: Path) -> None:
         mode(activation_offloading="hidden_states")
     with pytest.raises(ConfigError, match="gradient_checkpointing: offload_disk already chooses"):
         mode(activation_offloading="legacy", gradient_checkpointing="offload_disk")
+
+
+def test_gc_keys_collect_on_their_steps_and_gc_steps_means_both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    collected: list[int] = []
+    monkeypatch.setattr(offload.GarbageCollection, "collect", staticmethod(lambda: collected.append(1)))
+    result = run_training(base_config(tmp_path, gc_collect_steps=2, torch_empty_cache_steps=3, max_steps=4))
+    assert len(collected) == 3  # steps 2 and 4, and the (last) epoch's end
+    assert result.trainer.args.torch_empty_cache_steps == 3
+
+    def cfg(**keys: Any) -> Any:
+        return validate(base_config(tmp_path, **keys), Plugins())
+
+    assert offload.gc_intervals(cfg(gc_steps=5)) == (5, 5)
+    assert offload.gc_intervals(cfg(gc_steps=-1)) == (None, -1)
+    assert build_training_arguments(cfg(gc_steps=5), Plugins(), 32, False).torch_empty_cache_steps == 5
+    with pytest.raises(ConfigError, match="gc_steps is the deprecated spelling .* remove it"):
+        cfg(gc_steps=5, gc_collect_steps=2)
+
+    epoch_only = offload.GarbageCollection(-1)
+    collected.clear()
+    for step, evaluate in ((1, False), (2, True)):
+        epoch_only.on_step_end(None, SimpleNamespace(global_step=step), SimpleNamespace(should_evaluate=evaluate))
+    epoch_only.on_epoch_end(None, None, None)
+    assert len(collected) == 2  # before the evaluation and at the epoch end

@@ -13,6 +13,7 @@ from lathe.config.adapter import AdapterSection
 from lathe.config.data import DataSection, DatasetConfig
 from lathe.config.distributed import DistributedSection, FsdpConfig
 from lathe.config.fields import DATA_MARK
+from lathe.config.memory import MemorySection
 from lathe.config.model import ModelSection
 from lathe.config.tracking import TrackingSection
 from lathe.config.training import TrainingSection
@@ -23,6 +24,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("Each entry of `datasets` / `test_datasets`", DatasetConfig),
     ("Adapters (LoRA, QLoRA)", AdapterSection),
     ("Training, evaluation, checkpoints, outputs", TrainingSection),
+    ("Memory and long context", MemorySection),
     ("Tracking, hub, plugins", TrackingSection),
     ("Several processes: DDP, FSDP, N-D parallelism (docs/distributed.md)", DistributedSection),
     ("`fsdp_config` (each key also with the `fsdp_` prefix)", FsdpConfig),

@@ -13,6 +13,7 @@ from lathe.distributed.engine import distributed_training_args
 from lathe.errors import LatheError
 from lathe.models.loading import use_bf16
 from lathe.train.compile import training_args_compile
+from lathe.train.offload import gc_intervals
 from lathe.train.optimizers import training_args_optim
 
 if TYPE_CHECKING:
@@ -129,6 +130,9 @@ def training_arguments_dict(cfg: Config, train_rows: int, has_eval: bool) -> dic
     kwargs.update(training_args_optim(cfg))
     kwargs.update(distributed_training_args(cfg))
     kwargs.update(training_args_compile(cfg))
+    empty_cache_steps = gc_intervals(cfg)[0]
+    if empty_cache_steps:
+        kwargs["torch_empty_cache_steps"] = empty_cache_steps
     if cfg.dataloader_prefetch_factor is not None:
         kwargs["dataloader_prefetch_factor"] = cfg.dataloader_prefetch_factor
     for key, value in (("adam_beta1", cfg.adam_beta1), ("adam_beta2", cfg.adam_beta2), ("adam_epsilon", cfg.adam_epsilon)):

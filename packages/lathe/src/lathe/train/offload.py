@@ -1,4 +1,4 @@
-"""Activation offloading (``activation_offloading: true | legacy | disk``).
+"""Activation offloading (``activation_offloading: true | legacy | disk``) and ``gc_collect_steps``.
 
 Saved-for-backward tensors leave the accelerator during the forward pass and come back when
 backward needs them, through ``torch.autograd.graph.saved_tensors_hooks``:
@@ -17,6 +17,7 @@ offloading.
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import shutil
 import tempfile
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from transformers import TrainerCallback
 
 if TYPE_CHECKING:
     from lathe.config import Config
@@ -120,3 +122,32 @@ def offloading(mode: str | None, min_bytes: int | None = None) -> Iterator[None]
             yield
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def gc_intervals(cfg: Config) -> tuple[int | None, int | None]:
+    """(``torch_empty_cache_steps``, ``gc_collect_steps``); Axolotl's deprecated ``gc_steps`` sets
+    both (the first only when positive)."""
+    if cfg.gc_steps is not None:
+        return (cfg.gc_steps if cfg.gc_steps > 0 else None), cfg.gc_steps
+    return cfg.torch_empty_cache_steps, cfg.gc_collect_steps
+
+
+class GarbageCollection(TrainerCallback):  # type: ignore[misc]
+    """``gc_collect_steps``: ``gc.collect()`` (and the CUDA cache emptied) every N steps, and always
+    at the end of an epoch and before an evaluation; ``-1``: only those two."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+
+    @staticmethod
+    def collect() -> None:
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if control.should_evaluate or (self.every > 0 and state.global_step % self.every == 0):
+            self.collect()
+
+    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.collect()

@@ -47,7 +47,7 @@ def build_trainer(
     from lathe.data.collate import BoundaryMasking, FlashVarlen, build_collator
     from lathe.train.args import build_training_arguments
     from lathe.train.guards import GracefulInterrupt, NonFiniteGuard
-    from lathe.train.offload import offload_mode
+    from lathe.train.offload import GarbageCollection, gc_intervals, offload_mode
     from lathe.train.optimizers import optimizer_cls_and_kwargs
     from lathe.train.trainer import trainer_class
 
@@ -79,6 +79,9 @@ def build_trainer(
         from lathe.train.checkpoints import save_first_step_callback
 
         callbacks.append(save_first_step_callback())
+    collect_steps = gc_intervals(cfg)[1]
+    if collect_steps is not None:
+        callbacks.append(GarbageCollection(collect_steps))
     if cfg.loss_watchdog_threshold is not None:
         from lathe.train.watchdog import LossWatchdog
 

@@ -205,9 +205,12 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "generation_temperature", "generation_top_k", "generation_top_p", "num_generation_samples",
     ),
     _MEMORY: (
-        "layer_offloading", "selective_checkpointing", "dynamic_checkpoint", "ple_cpu_offload",
-        "gc_steps", "gc_collect_steps", "torch_empty_cache_steps",
+        "ple_cpu_offload",
     ),
+    "keeping frozen decoder layers on the CPU and prefetching them to the GPU layer by layer is not available yet "
+    "(a CUDA-only path); use activation_offloading, or load_in_4bit to fit a larger model": ("layer_offloading",),
+    "checkpointing chosen ops or a chosen share of layers is not available yet; use gradient_checkpointing "
+    "(every decoder layer recomputed) with activation_offloading": ("selective_checkpointing", "dynamic_checkpoint"),
     _LORA_KERNELS: ("lora_embedding_kernel",),
     _PEFT_NY: (
         "peft", "relora",
