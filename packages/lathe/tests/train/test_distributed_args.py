@@ -69,6 +69,8 @@ def test_fsdp_version_defaults_to_2_and_1_is_fsdp1(cfg_of) -> None:  # type: ign
     ({"fsdp_config": {"mixed_precision_policy": "fp8"}}, "mixed_precision_policy"),
     ({"context_parallel_size": 2, "sequence_parallel_degree": 4}, "differ"),
     ({"ddp": False, "fsdp_config": {}}, "ddp: false contradicts"),
+    ({"context_parallel_size": 2, "sample_packing": True}, "packed sequences would attend each other"),
+    ({"sequence_parallel_degree": 2, "attn_implementation": "eager"}, "needs attn_implementation: sdpa"),
 ])
 def test_bad_distributed_keys_are_config_errors(cfg_of, overrides, message) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match=message):

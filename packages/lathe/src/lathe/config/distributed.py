@@ -91,6 +91,14 @@ class DistributedSection(ConfigModel):
                 and getattr(self, "load_in_4bit", False):
             raise ValueError("fsdp_config.cpu_ram_efficient_loading is not available with load_in_4bit under FSDP2 "
                              "(rank 0 alone would quantize the weights); set it to false")
+        cp = self.context_parallel_size or self.sequence_parallel_degree or 1
+        if cp > 1 and getattr(self, "sample_packing", False):
+            raise ValueError("context_parallel_size > 1 with sample_packing: accelerate's context parallelism runs "
+                             "SDPA with one causal mask over each packed row, so packed sequences would attend each "
+                             "other; set sample_packing: false")
+        if cp > 1 and getattr(self, "attn_implementation", None) not in (None, "sdpa"):
+            raise ValueError("context_parallel_size > 1 needs attn_implementation: sdpa (accelerate's context "
+                             "parallelism shards SDPA)")
         if self.ddp is False and (fsdp or self.fsdp):
             raise ValueError("ddp: false contradicts fsdp_config")
         if (self.context_parallel_size and self.sequence_parallel_degree

@@ -67,3 +67,19 @@ def copy_config(source: Path, target: Path) -> None:
     """A checkpoint keeps no config.json when sharded: take the run's."""
     if not (target / "config.json").is_file() and (source / "config.json").is_file():
         shutil.copy2(source / "config.json", target / "config.json")
+
+
+def check_resumable(cfg: Config, checkpoint: str | None, world: int) -> None:
+    """A checkpoint with FSDP-sharded weights resumes under FSDP on any number (> 1) of processes
+    (the shards are re-split on load); one process cannot read it: a clear error, not a crash."""
+    from lathe.distributed.engine import fsdp_enabled
+
+    if checkpoint is None or not (Path(checkpoint) / SHARDED_DIR).is_dir():
+        return
+    if world > 1 and fsdp_enabled(cfg):
+        return
+    writers = len(list(Path(checkpoint).glob("rng_state_*.pth"))) or "several"
+    raise LatheError(
+        f"{checkpoint} holds FSDP-sharded weights written by {writers} processes; resume it with fsdp_config on "
+        f"several processes (any number: the shards are re-split on load), or merge it with `lathe "
+        f"merge-sharded-fsdp-weights {checkpoint}` and start a new run from it (base_model)")

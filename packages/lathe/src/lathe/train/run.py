@@ -128,6 +128,7 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
     from lathe.data.strategies import strategy_registry
     from lathe.data.vision import setup_vision, tokenizer_config
     from lathe.distributed import ranks
+    from lathe.distributed.sharded import check_resumable
     from lathe.models.loading import load_model, model_config
     from lathe.models.tokenizer import load_tokenizer
     from lathe.models.vision import check_multimodal_keys, is_multimodal
@@ -144,6 +145,7 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
         out = check_output_dir(cfg)
         with ranks.main_first():  # rank 0 clears stale staging folders before the others look
             resume = resume_checkpoint(cfg)
+        check_resumable(cfg, resume, ranks.world_size())
         if ranks.is_main():
             save_resolved(cfg, out)
         set_seed(cfg.seed)

@@ -19,6 +19,11 @@ class Difference(NamedTuple):
 
 DIFFERENCES: list[Difference] = [
     Difference(
+        "fsdp_version (default, with fsdp_config)", "1 (FSDP1)", "2 (FSDP2)",
+        "FSDP1 is deprecated in transformers and accelerate; FSDP2 is the one that also runs on CPU",
+        "fsdp_version: 1",
+    ),
+    Difference(
         "unknown keys", "ignored (a typo is silently a default)", "an error with a did-you-mean",
         "a misspelt key must never train a different model than the one asked for",
     ),
