@@ -35,12 +35,21 @@ def save_final(trainer: Any, cfg: Config, out: Path) -> None:
         if accelerator.is_main_process:
             accelerator.unwrap_model(trainer.model).config.save_pretrained(str(out))
         return
+    save_full(trainer, out)
+
+
+def save_full(trainer: Any, out: Path) -> None:
+    """The whole model (or adapter) gathered onto rank 0, on the CPU, written in the HF layout.
+    Every rank calls it. torch's own full state dict is used: the FSDP2 parameters are DTensors."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
+    accelerator = trainer.accelerator
     model = accelerator.unwrap_model(trainer.model)
     full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     if accelerator.is_main_process:
         model.save_pretrained(str(out), state_dict=full)
+        if trainer.processing_class is not None:
+            trainer.processing_class.save_pretrained(str(out))
 
 
 def merge_sharded(output_dir: Path) -> Path:

@@ -185,6 +185,16 @@ class LatheTrainerMixin:
             return self.lathe_staging_dir
         return super()._get_output_dir(trial)  # type: ignore[misc,no-any-return]
 
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """Under FSDP with full state dicts: gathered by torch's API (accelerate would hand the
+        FSDP2 DTensor shards to ``save_pretrained``)."""
+        if self.is_fsdp_enabled and "FULL_STATE_DICT" in str(self.accelerator.state.fsdp_plugin.state_dict_type):  # type: ignore[attr-defined]
+            from lathe.distributed.sharded import save_full
+
+            save_full(self, Path(output_dir or self.args.output_dir))  # type: ignore[attr-defined]
+            return
+        super().save_model(output_dir, _internal_call)  # type: ignore[misc]
+
     def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
         """The Trainer's save, without ``training_args.bin``: that pickle of every argument
         would carry secrets (``hub_token``, tokens passed through ``training_args_extra``)
