@@ -18,7 +18,7 @@ TORCH = "torch==2.13.0"
 # The Axolotl release whose schema config/compat/axolotl_keys.json was read from (facts only, never imported).
 AXOLOTL = "axolotl==0.19.0"
 
-nox.options.sessions = ["lint", "tests", "extra", "e2e"]
+nox.options.sessions = ["lint", "tests", "extra", "e2e", "docs"]
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = False
 
@@ -90,6 +90,15 @@ def e2e(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", "packages", "tests", "bench", "scripts", "noxfile.py")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The docs site (mkdocs.yml), built with --strict: a broken link or anchor fails; a page missing
+    from the nav is only listed. The generated pages are checked by core's test_contract.py."""
+    session.install("mkdocs-material")
+    site = Path(session.create_tmp()).resolve() / "site"
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(site), env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session

@@ -10,6 +10,7 @@ import pytest
 
 from lathe import hookspecs
 from lathe.config.reference import render_reference
+from lathe.hookref import render_hooks
 from lathe.plugins import Plugins
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -29,6 +30,12 @@ def test_every_hook_has_rule_docstring_and_docs_entry(name: str) -> None:
 def test_config_reference_is_current() -> None:
     committed = (ROOT / "docs" / "config-reference.md").read_text()
     assert committed == render_reference(), "run: python -m lathe.config.reference > docs/config-reference.md"
+
+
+def test_hook_reference_is_current() -> None:
+    committed = (ROOT / "docs" / "hooks.md").read_text()
+    assert committed == render_hooks(), "run: python -m lathe.hookref > docs/hooks.md"
+    assert committed.count("\n## `lathe_") == len(SPECS)
 
 
 def _recorder(calls: list[str], fail_in: str | None = None) -> types.ModuleType:
