@@ -194,3 +194,15 @@ def test_evaluate_a_trained_vision_model(tmp_path: Path) -> None:
     run_training(raw)
     metrics = evaluate(validate(raw, Plugins(), source="<test>"), Plugins())
     assert torch.isfinite(torch.tensor(metrics["eval_loss"]))
+
+
+def test_a_batch_mixes_rows_with_and_without_images(trained: tuple[str, Any, dict]) -> None:
+    _, result, _ = trained
+    collate, rows = result.trainer.data_collator, result.trainer.train_dataset
+    text_only = {"row": {"messages": [{"role": "user", "content": "say red"}, {"role": "assistant", "content": "red"}]},
+                 "where": "datasets[0] row 99", "base": None}
+    batch = collate([rows[0], text_only, rows[1]])
+    alone = collate([rows[0]])
+    assert batch["input_ids"].shape[0] == 3
+    assert batch["pixel_values"].shape[0] == 2 * alone["pixel_values"].shape[0]  # the text row brings none
+    assert (batch["labels"][1] != -100).sum() == (alone["labels"][0] != -100).sum()  # "red" and the turn end

@@ -21,6 +21,15 @@ def base_config(tmp_path: str | Path, arch: str = "llama", **overrides: Any) -> 
     cfg: dict[str, Any] = {
         "base_model": str(model_dir),
         "datasets": [{"path": str(data), "type": "alpaca"}],
+        **short_run(tmp_path),
+    }
+    cfg.update(overrides)
+    return cfg
+
+
+def short_run(tmp_path: Path) -> dict[str, Any]:
+    """The training keys of a few quick CPU steps, writing under ``tmp_path``."""
+    return {
         "sequence_len": 128,
         "micro_batch_size": 4,
         "gradient_accumulation_steps": 1,
@@ -34,8 +43,6 @@ def base_config(tmp_path: str | Path, arch: str = "llama", **overrides: Any) -> 
         "logging_steps": 1,
         "seed": 0,
     }
-    cfg.update(overrides)
-    return cfg
 
 
 def run_training(cfg: dict[str, Any], plugins: Any = None) -> Any:

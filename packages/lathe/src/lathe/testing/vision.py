@@ -195,6 +195,7 @@ def vision_config(tmp_path: str | Path, family: Family, **overrides: Any) -> dic
     """A complete small config in ``tmp_path``: a tiny VLM of ``family``, rows with a local image
     (a path relative to the data file), a few CPU steps."""
     from lathe.testing.data import write_jsonl
+    from lathe.testing.run import short_run
 
     tmp_path = Path(tmp_path)
     model_dir = tmp_path / f"vlm-{family}"
@@ -211,17 +212,9 @@ def vision_config(tmp_path: str | Path, family: Family, **overrides: Any) -> dic
         "remove_unused_columns": False,
         "sample_packing": False,
         "datasets": [{"path": str(data), "type": "chat_template"}],
-        "sequence_len": 128,
+        **short_run(tmp_path),
         "micro_batch_size": 2,
         "max_steps": 2,
-        "learning_rate": 1e-3,
-        "lr_scheduler": "constant",
-        "optimizer": "adamw_torch",
-        "bf16": False,
-        "output_dir": str(tmp_path / "out"),
-        "dataset_prepared_path": str(tmp_path / "prepared"),
-        "logging_steps": 1,
-        "seed": 0,
     }
     cfg.update(overrides)
     return cfg
