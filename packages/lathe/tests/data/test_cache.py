@@ -53,6 +53,11 @@ CHANGED: dict[str, Any] = {
     "pretraining_sample_concatenation": True,
     "streaming_multipack_buffer_size": 64,
     "pretraining_dataset": [{"path": "c4.jsonl"}],
+    "processor_type": "AutoProcessor",
+    "processor_kwargs": {"max_pixels": 784},
+    "image_size": 28,
+    "image_resize_algorithm": "bicubic",
+    "skip_prepare_dataset": True,
 }
 
 

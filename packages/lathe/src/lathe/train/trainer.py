@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from transformers import Trainer
+from transformers import ProcessorMixin, Trainer
 from transformers.trainer import TRAINING_ARGS_NAME
 
 from lathe.data.collate import pad_id_of
@@ -92,7 +92,8 @@ class LatheTrainerMixin:
     def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:
         counters = self._lathe_counters()
         tokenizer = getattr(self, "processing_class", None)
-        tokenizer = getattr(tokenizer, "tokenizer", tokenizer)  # a processor's own tokenizer
+        if isinstance(tokenizer, ProcessorMixin):  # a vision-language processor: its own tokenizer
+            tokenizer = tokenizer.tokenizer
         total, trained = count_tokens(inputs, pad_id_of(tokenizer) if tokenizer is not None else None)
         counters["all"] += total
         counters["trained"] += trained
