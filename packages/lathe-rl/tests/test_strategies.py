@@ -119,3 +119,15 @@ def test_the_compat_table_lists_what_the_plugin_provides() -> None:
 
     assert set(preference_strategies()) == table.RL_DATASET_TYPES
     assert set(get_args(RLMethod)) >= table.RL_METHODS
+
+
+def test_enabled_without_rl_stays_out_of_the_way(tmp_path: Path) -> None:
+    """plugins: [rl] beside other plugins and SFT data: validates, and its keys alone are refused."""
+    from lathe.config import ConfigError
+    from lathe.testing import base_config
+
+    plugins = Plugins.load(["rl"])
+    cfg = validate({**base_config(tmp_path), "plugins": ["rl"]}, plugins)
+    assert plugins.call("lathe_trainer_cls", cfg=cfg) is None
+    with pytest.raises(ConfigError, match="rl_beta: read only with rl: set rl"):
+        validate({**base_config(tmp_path), "plugins": ["rl"], "rl_beta": 0.1}, plugins)

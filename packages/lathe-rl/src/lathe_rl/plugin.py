@@ -15,8 +15,9 @@ def lathe_config_model() -> type[RLConfig]:
 
 @hookimpl
 def lathe_validate_config(cfg: Any) -> list[str]:
-    if cfg.rl is None:
-        return ["rl: the rl plugin is enabled but no method is set; set rl: dpo, ipo, kto, orpo, simpo, cpo or grpo"]
+    if cfg.rl is None:  # enabled without a method (plugins: [rl] beside others): every hook stays out of the way
+        set_keys = [k for k in RLConfig.model_fields if k != "rl" and getattr(cfg, k) is not None]
+        return [f"{k}: read only with rl: set rl (dpo, ipo, kto, orpo, simpo, cpo or grpo)" for k in set_keys]
     problems = [
         f"{key}: only read with rl: {' or '.join(methods)} (rl is {cfg.rl}); remove it"
         for key, methods in ONLY_FOR.items()
@@ -38,6 +39,8 @@ def lathe_pre_model_load(cfg: Any) -> None:
     from lathe.errors import LatheError
     from lathe_rl.strategies import preference_strategies
 
+    if cfg.rl is None:
+        return
     names = ["grpo.chat_template"] if cfg.rl == "grpo" else list(preference_strategies())
     for where, entries in (("datasets", cfg.datasets or []), ("test_datasets", cfg.test_datasets or [])):
         for i, entry in enumerate(entries):
@@ -56,6 +59,8 @@ def lathe_prompt_strategies() -> dict[str, Any]:
 
 @hookimpl
 def lathe_trainer_cls(cfg: Any) -> Any:
+    if cfg.rl is None:
+        return None
     from lathe_rl.trainer import trainer_for
 
     return trainer_for(cfg)
@@ -63,6 +68,8 @@ def lathe_trainer_cls(cfg: Any) -> Any:
 
 @hookimpl
 def lathe_collator(cfg: Any, tokenizer: Any) -> Any:
+    if cfg.rl is None:
+        return None
     from lathe.data.collate import pad_id_of
     from lathe_rl.collate import PreferenceCollator
 
