@@ -1,4 +1,4 @@
-"""DDP through the launcher: two processes with half the micro-batch each train exactly as one
+"""DDP through a launcher (accelerate here): two processes with half the micro-batch each train exactly as one
 process with the whole batch (same global batch, same sample order)."""
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ def test_ddp_two_processes_equal_one_process_with_the_same_global_batch(ws: Work
     common = {"max_steps": 3, "save_steps": 3, "ddp_timeout": 120, "ddp_find_unused_parameters": False}
     one = ws.lathe("train", str(ws.config(output_dir=str(ws.root / "one"), micro_batch_size=4, **common)))
     assert one.returncode == 0, one.stderr
-    two = torchrun(ws, "train", ws.config(output_dir=str(ws.root / "two"), micro_batch_size=2, **common))
+    # launched by accelerate (torchrun launches the other multi-process tests)
+    cfg = ws.config(output_dir=str(ws.root / "two"), micro_batch_size=2, **common)
+    two = ws.lathe("train", str(cfg), "--launcher", "accelerate", "--num-processes", "2", "--", "--main_process_port", "0")
     assert two.returncode == 0, two.stderr
+    assert "accelerate.commands.launch --num_processes 2 --multi_gpu" in two.stderr
     assert two.stderr.count("saved to") == 1  # rank 0 alone talks
     assert_same_weights(weights(ws.root / "two"), weights(ws.root / "one"), ATOL)
     one_losses = _losses(ws.root / "one" / "checkpoint-3")

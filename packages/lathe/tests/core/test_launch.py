@@ -18,9 +18,14 @@ def test_launch_commands() -> None:
         sys.executable, "-m", "lathe.distributed.torchrun", "--nproc_per_node", "2", "-m", "lathe", *lathe_args]
     assert launch_command("torchrun", None, ["--nnodes", "2", "--nproc_per_node=8"], lathe_args)[3:6] == [
         "--nnodes", "2", "--nproc_per_node=8"]
+    # several processes: --multi_gpu (accelerate launch alone would start one; it runs on CPU too)
     assert launch_command("accelerate", 2, ["--main_process_port", "0"], lathe_args) == [
-        sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--main_process_port", "0",
-        "-m", "lathe", *lathe_args]
+        sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--multi_gpu",
+        "--main_process_port", "0", "-m", "lathe", *lathe_args]
+    assert "--multi_gpu" in launch_command("accelerate", None, ["--num_processes", "4"], lathe_args)
+    assert "--multi_gpu" not in launch_command("accelerate", None, ["--num_processes=1"], lathe_args)
+    assert "--multi_gpu" not in launch_command("accelerate", 2, ["--use_fsdp"], lathe_args)
+    assert "--multi_gpu" not in launch_command("accelerate", None, ["--config_file", "acc.yaml"], lathe_args)
     assert launch_command("python", None, [], lathe_args) == [sys.executable, "-m", "lathe", *lathe_args]
 
 

@@ -41,7 +41,27 @@ def launch_command(
         if num_processes is not None else []
     if launcher == "torchrun":
         return [sys.executable, "-m", "lathe.distributed.torchrun", *nproc, *launcher_args, "-m", "lathe", *lathe_args]
-    return [sys.executable, "-m", "accelerate.commands.launch", *nproc, *launcher_args, "-m", "lathe", *lathe_args]
+    return [sys.executable, "-m", "accelerate.commands.launch", *nproc, *_accelerate_mode(num_processes, launcher_args),
+            *launcher_args, "-m", "lathe", *lathe_args]
+
+
+_ACCELERATE_MODES = ("--multi_gpu", "--use_fsdp", "--use_deepspeed", "--use_megatron_lm", "--cpu", "--tpu",
+                     "--config_file", "--config-file")
+
+
+def _accelerate_mode(num_processes: int | None, launcher_args: Sequence[str]) -> list[str]:
+    """``--multi_gpu`` when several processes are asked for and no mode or config file is given:
+    without it (and without a config file) ``accelerate launch`` starts one process, whatever
+    ``--num_processes`` says. Its multi-process launcher also runs on a CPU-only machine (gloo)."""
+    if any(a.split("=")[0] in _ACCELERATE_MODES for a in launcher_args):
+        return []
+    count = num_processes
+    for i, arg in enumerate(launcher_args):
+        name, _, value = arg.partition("=")
+        if name in _NPROC_FLAGS["accelerate"]:
+            value = value or (launcher_args[i + 1] if i + 1 < len(launcher_args) else "1")
+            count = int(value) if value.isdigit() else count
+    return ["--multi_gpu"] if count is not None and count > 1 else []
 
 
 def relaunch(launcher: str, num_processes: int | None, launcher_args: Sequence[str], lathe_args: Sequence[str]) -> int:
