@@ -136,3 +136,18 @@ def test_chunked_cross_entropy_trains_and_conflicts_with_a_plugin_loss(tmp_path:
         validate(base_config(tmp_path, chunked_cross_entropy=True), plugins)
     with pytest.raises(ConfigError, match="chunked_cross_entropy_num_chunks needs chunked_cross_entropy: true"):
         validate(base_config(tmp_path, chunked_cross_entropy_num_chunks=4), Plugins())
+
+
+def test_tiled_mlp_recomputes_under_the_forwards_autocast() -> None:
+    mlp = tiny_model().model.layers[0].mlp
+    seen: list[bool] = []
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return mlp(x)
+
+    x = torch.randn(1, 6, 64, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = TiledMLPFunction.apply(fn, 2, x, *mlp.parameters())
+    out.float().sum().backward()  # the Trainer's backward runs outside autocast
+    assert seen == [True] * 4 and out.dtype == torch.bfloat16  # 2 shards forward, 2 recomputed

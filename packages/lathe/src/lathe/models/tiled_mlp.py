@@ -36,6 +36,8 @@ class TiledMLPFunction(torch.autograd.Function):
         ctx: Any, fn: Callable[[torch.Tensor], torch.Tensor], shards: int, x: torch.Tensor, *params: torch.Tensor
     ) -> torch.Tensor:
         ctx.fn, ctx.shards = fn, shards
+        device = x.device.type
+        ctx.autocast = (device, torch.is_autocast_enabled(device), torch.get_autocast_dtype(device))
         ctx.save_for_backward(x, *params)
         with torch.no_grad():
             outs = [fn(piece) for piece in torch.tensor_split(x, shards, dim=-2)]
@@ -54,7 +56,8 @@ class TiledMLPFunction(torch.autograd.Function):
                 continue
             start, stop = int(index[0]), int(index[-1]) + 1
             piece = x[..., start:stop, :].detach().requires_grad_(dx is not None)
-            with torch.enable_grad():
+            device, enabled, dtype = ctx.autocast  # recompute as forward ran: same autocast state
+            with torch.enable_grad(), torch.autocast(device, dtype=dtype, enabled=enabled):
                 out = ctx.fn(piece)
             targets = ([piece] if dx is not None else []) + wanted
             found = list(torch.autograd.grad(out, targets, grad[..., start:stop, :], allow_unused=True))
