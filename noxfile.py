@@ -82,6 +82,7 @@ def e2e(session: nox.Session) -> None:
     test extras: the examples' QLoRA configs train for real)."""
     _install(session, *PACKAGES, extras=TEST_EXTRAS)
     session.install("hatchling")  # tests/test_plugin_scaffold.py builds the scaffolded plugin without network
+    session.install("-e", "examples/plugin-hello")  # the example plugin; tests/test_examples.py trains its config
     env = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "AXOLOTL_SRC": _axolotl_src(session)}
     session.run("pytest", "tests", *session.posargs, env=env)
 
