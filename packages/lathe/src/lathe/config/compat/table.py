@@ -191,9 +191,11 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     "a custom config class is not available; lathe reads the model config with AutoConfig (base_model_config "
     "names another folder)": ("cls_model_config",),
     _QUANT: (
-        "gptq", "model_quantization_config",
+        "model_quantization_config",
         "model_quantization_config_kwargs", "bnb_config_kwargs", "use_onebitllms",
     ),
+    "LoRA on a GPTQ-quantized base is not available: gptqmodel 7.7.0 (its current release) "
+    "requires torch>=2.14.1 and lathe is built on torch 2.13; use load_in_4bit (QLoRA)": ("gptq",),
     _QGALORE: (
         "qgalore_cos_threshold", "qgalore_gamma_proj", "qgalore_proj_bits", "qgalore_proj_group_size",
         "qgalore_proj_quant", "qgalore_proj_type", "qgalore_queue_size", "qgalore_rank", "qgalore_scale",
