@@ -141,7 +141,7 @@ def enable_fsdp_on_cpu(trainer: Any) -> None:
     trainer's accelerator state to FSDP with the plugin transformers built from ``fsdp_config``."""
     from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
 
-    plugin_args = trainer.args.fsdp_plugin_args
+    plugin_args = getattr(trainer.args, "fsdp_plugin_args", None)
     state = trainer.accelerator.state
     if plugin_args is None or state.distributed_type != DistributedType.MULTI_CPU:
         return
