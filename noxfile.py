@@ -29,7 +29,7 @@ TEST_EXTRAS = {"lathe": "test,bnb"}
 # Core extras too heavy, or clashing with others, for the core session (deepspeed, gptq, ray…):
 # their tests carry a pytest marker of the extra's name, are deselected in "tests(lathe)", and run
 # in "extra(<name>)" with core installed with that extra. Add a name here when its tests land.
-HEAVY_EXTRAS: list[str] = []
+HEAVY_EXTRAS: list[str] = ["deepspeed", "ray"]
 
 
 def _install(session: nox.Session, *packages: str, extras: dict[str, str] | None = None) -> None:

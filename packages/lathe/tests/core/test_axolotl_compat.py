@@ -92,17 +92,17 @@ def test_refused_keys_fail_with_reason_and_line_all_at_once(tmp_path: Path) -> N
                            "deepspeed: ds.json\npush_dataset_to_hub: me/data\nddp_timeout: 0\nlearning_rat: 1\n")
     assert "heads_k_stride (line 5): not available in lathe: this multi-GPU option" in text
     assert "gradio_title (line 6): not available in lathe: the Gradio UI" in text
-    assert "deepspeed (line 8): not available in lathe" in text
+    assert "deepspeed (line 8): given 'ds.json': no file 'ds.json', and not the name of a shipped DeepSpeed config" in text
     assert "push_dataset_to_hub (line 9): not available in lathe: pushing the prepared dataset" in text
     assert "ddp_timeout (line 10)" in text
     assert "learning_rat (line 11): unknown key; did you mean 'learning_rate'?" in text
 
 
 def test_a_refused_switch_turned_off_asks_for_nothing() -> None:
-    cfg = validate({**BASE, "use_ray": False, "tiled_mlp": False, "fsdp": None, "deepspeed": ""}, Plugins())
-    assert cfg.base_model == "m"
-    with pytest.raises(ConfigError, match="use_ray: not available in lathe: launching through Ray"):
-        validate({**BASE, "use_ray": True}, Plugins())
+    cfg = validate({**BASE, "use_comet": False, "tiled_mlp": False, "fsdp": None, "deepspeed": ""}, Plugins())
+    assert cfg.base_model == "m" and cfg.deepspeed is None
+    with pytest.raises(ConfigError, match="use_comet: not available in lathe: this experiment tracker"):
+        validate({**BASE, "use_comet": True}, Plugins())
 
 
 def test_no_op_keys_warn_and_refuse_other_values() -> None:

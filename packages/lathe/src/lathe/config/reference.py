@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from lathe.config.adapter import AdapterSection
 from lathe.config.data import DataSection, DatasetConfig
 from lathe.config.distributed import DistributedSection, FsdpConfig
+from lathe.config.engines import EnginesSection
 from lathe.config.fields import DATA_MARK
 from lathe.config.memory import MemorySection
 from lathe.config.model import ModelSection
@@ -28,6 +29,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("Tracking, hub, plugins", TrackingSection),
     ("Several processes: DDP, FSDP, N-D parallelism (docs/distributed.md)", DistributedSection),
     ("`fsdp_config` (each key also with the `fsdp_` prefix)", FsdpConfig),
+    ("DeepSpeed and Ray (docs/distributed.md)", EnginesSection),
 ]
 
 

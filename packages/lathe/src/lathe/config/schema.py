@@ -11,6 +11,7 @@ from pydantic import BaseModel, create_model, model_validator
 from lathe.config.adapter import AdapterSection
 from lathe.config.data import DataSection
 from lathe.config.distributed import DistributedSection
+from lathe.config.engines import EnginesSection
 from lathe.config.memory import MemorySection
 from lathe.config.model import ModelSection
 from lathe.config.multimodal import MultimodalSection
@@ -35,7 +36,8 @@ def _as_list(value: list[str] | str | None) -> list[str]:
 
 
 class CoreConfig(
-    ModelSection, DataSection, AdapterSection, TrainingSection, TrackingSection, MemorySection, MultimodalSection, DistributedSection
+    ModelSection, DataSection, AdapterSection, TrainingSection, TrackingSection, MemorySection, MultimodalSection,
+    DistributedSection, EnginesSection
 ):
     """Every key the core understands. Plugins' fields are merged in by :func:`config_class`."""
 

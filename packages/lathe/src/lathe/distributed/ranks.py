@@ -43,8 +43,13 @@ def start(cfg: Config) -> None:
     import torch
     from accelerate import PartialState
 
-    # without cpu=True accelerate treats a CPU-only machine as not distributed at all
-    PartialState(cpu=not torch.cuda.is_available(), timeout=timedelta(seconds=cfg.ddp_timeout or DEFAULT_TIMEOUT))
+    timeout = timedelta(seconds=cfg.ddp_timeout or DEFAULT_TIMEOUT)
+    if cfg.deepspeed:  # DeepSpeed sets up its own process group (and accelerate's state for it)
+        from lathe.train.deepspeed import deepspeed_process_setup
+
+        deepspeed_process_setup(timeout)
+    else:  # without cpu=True accelerate treats a CPU-only machine as not distributed at all
+        PartialState(cpu=not torch.cuda.is_available(), timeout=timeout)
     if not is_main():
         quiet_replica()
 

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +53,21 @@ def _install_killer(site: Path) -> Path:
     return site
 
 
-def _lathe_train(cfg: dict[str, Any], path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def lathe_train(cfg: dict[str, Any], path: Path, env: dict[str, str] | None = None,
+                launch: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
+    """``lathe train`` on ``cfg`` (written to ``path``) in a subprocess; ``launch`` are more
+    arguments of ``lathe train``, e.g. :func:`launched` for several processes."""
     path.write_text(yaml.safe_dump(cfg))
-    return subprocess.run([sys.executable, "-m", "lathe", "train", str(path)], capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **env}, timeout=600)
+    return subprocess.run([sys.executable, "-m", "lathe", "train", str(path), *launch], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **(env or {})}, timeout=600)
 
 
-def _weights(out: Path) -> dict[str, Any]:
+def launched(nproc: int) -> list[str]:
+    """``lathe train`` arguments for ``nproc`` local processes under torchrun (on a free port)."""
+    return ["--launcher", "torchrun", "--num-processes", str(nproc), "--", "--standalone"]
+
+
+def final_weights(out: Path) -> dict[str, Any]:
     from safetensors.torch import load_file
 
     files = sorted(out.glob("*.safetensors"))
@@ -66,15 +75,17 @@ def _weights(out: Path) -> dict[str, Any]:
     return {f"{f.name}:{k}": v for f in files for k, v in load_file(f).items()}
 
 
-def _losses(out: Path) -> list[tuple[int, float]]:
+def checkpoint_losses(out: Path) -> list[tuple[int, float]]:
     last = max(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     history = json.loads((last / "trainer_state.json").read_text())["log_history"]
     return [(h["step"], h["loss"]) for h in history if "loss" in h]
 
 
-def check_resume_equals_uninterrupted(tmp_path: Path, cfg: dict[str, Any], max_steps: int = 4, kill_at: int = 2) -> None:
+def check_resume_equals_uninterrupted(tmp_path: Path, cfg: dict[str, Any], max_steps: int = 4, kill_at: int = 2,
+                                      launch: Sequence[str] = ()) -> None:
     """Assert that ``cfg`` (a complete config dict) killed after step ``kill_at`` and resumed
-    ends with the weights and losses of an uninterrupted run."""
+    ends with the weights and losses of an uninterrupted run (``tmp_path/uninterrupted``).
+    With ``launch`` (several processes) every rank is killed, and the launcher reports the SIGKILL."""
     import torch
 
     site = _install_killer(tmp_path / "killer-site")
@@ -84,23 +95,24 @@ def check_resume_equals_uninterrupted(tmp_path: Path, cfg: dict[str, Any], max_s
     cfg.pop("saves_per_epoch", None)
 
     reference = {**cfg, "output_dir": str(tmp_path / "uninterrupted")}
-    done = _lathe_train(reference, tmp_path / "uninterrupted.yaml", {"PYTHONPATH": path})
+    done = lathe_train(reference, tmp_path / "uninterrupted.yaml", {"PYTHONPATH": path}, launch)
     assert done.returncode == 0, done.stderr[-3000:]
 
     interrupted = {**cfg, "output_dir": str(tmp_path / "interrupted"), "auto_resume_from_checkpoints": True}
     env = {"PYTHONPATH": path, "LATHE_CONFORMANCE_KILL_AT": str(kill_at)}
-    killed = _lathe_train(interrupted, tmp_path / "interrupted.yaml", env)
-    assert killed.returncode == -signal.SIGKILL, f"the run was not killed at step {kill_at}: {killed.stderr[-3000:]}"
-    resumed = _lathe_train(interrupted, tmp_path / "interrupted.yaml", {"PYTHONPATH": path})
+    killed = lathe_train(interrupted, tmp_path / "interrupted.yaml", env, launch)
+    was_killed = ("SIGKILL" in killed.stderr and killed.returncode != 0) if launch else killed.returncode == -signal.SIGKILL
+    assert was_killed, f"the run was not killed at step {kill_at}: {killed.stderr[-3000:]}"
+    resumed = lathe_train(interrupted, tmp_path / "interrupted.yaml", {"PYTHONPATH": path}, launch)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"checkpoint-{kill_at}" in resumed.stderr, "the second run did not resume"
 
     out_ref, out = Path(reference["output_dir"]), Path(interrupted["output_dir"])
-    ref, got = _weights(out_ref), _weights(out)
+    ref, got = final_weights(out_ref), final_weights(out)
     assert ref.keys() == got.keys()
     differ = [name for name in ref if not torch.allclose(got[name].float(), ref[name].float(), rtol=0, atol=1e-6)]
     assert not differ, f"resumed weights differ from the uninterrupted run's: {differ[:5]}"
-    ref_losses, got_losses = _losses(out_ref), _losses(out)
+    ref_losses, got_losses = checkpoint_losses(out_ref), checkpoint_losses(out)
     assert [s for s, _ in got_losses] == [s for s, _ in ref_losses] == list(range(1, max_steps + 1))
     for (step, a), (_, b) in zip(ref_losses, got_losses, strict=True):
         assert abs(a - b) < 1e-6, f"step {step}: loss {b} resumed, {a} uninterrupted"

@@ -13,6 +13,7 @@ from lathe.distributed.engine import distributed_training_args
 from lathe.errors import LatheError
 from lathe.models.loading import use_bf16
 from lathe.train.compile import training_args_compile
+from lathe.train.deepspeed import deepspeed_config, deepspeed_process_setup
 from lathe.train.offload import gc_intervals
 from lathe.train.optimizers import training_args_optim
 
@@ -133,6 +134,9 @@ def training_arguments_dict(cfg: Config, train_rows: int, has_eval: bool) -> dic
     empty_cache_steps = gc_intervals(cfg)[0]
     if empty_cache_steps:
         kwargs["torch_empty_cache_steps"] = empty_cache_steps
+    ds_config = deepspeed_config(cfg)
+    if ds_config is not None:
+        kwargs["deepspeed"] = ds_config
     if cfg.dataloader_prefetch_factor is not None:
         kwargs["dataloader_prefetch_factor"] = cfg.dataloader_prefetch_factor
     for key, value in (("adam_beta1", cfg.adam_beta1), ("adam_beta2", cfg.adam_beta2), ("adam_epsilon", cfg.adam_epsilon)):
@@ -197,10 +201,17 @@ def build_training_arguments(cfg: Config, plugins: Plugins, train_rows: int, has
     kwargs = training_arguments_dict(cfg, train_rows, has_eval)
     require_trackers(kwargs["report_to"])
     kwargs.update(cfg.training_args_extra or {})
+    if kwargs.get("deepspeed"):
+        kwargs.update(deepspeed_process_setup())
     kwargs.update(plugins.call("lathe_training_args", cfg=cfg))
     try:
-        return TrainingArguments(**kwargs)
+        args = TrainingArguments(**kwargs)
     except TypeError as exc:
         raise LatheError(f"training_args_extra: {exc}") from exc
     except ValueError as exc:
         raise LatheError(f"training arguments: {exc}") from exc
+    mismatches = getattr(getattr(args, "hf_deepspeed_config", None), "mismatches", None)
+    if mismatches:  # transformers would raise this only once the engine starts, as a traceback
+        raise LatheError("deepspeed: the DeepSpeed config contradicts this config (set those values to \"auto\" "
+                         "or change the config):\n" + "\n".join(mismatches))
+    return args

@@ -121,6 +121,10 @@ def _report_data(report: Any) -> None:
 
 def train(cfg: Config, plugins: Plugins) -> TrainResult:
     """Fine-tune the model ``cfg`` describes and save it to ``output_dir``."""
+    if cfg.use_ray:  # the same function, on Ray Train's workers
+        from lathe.train.ray import train_with_ray
+
+        return train_with_ray(cfg, plugins)
     from transformers import set_seed
 
     from lathe.config.save import save_resolved

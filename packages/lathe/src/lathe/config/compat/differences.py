@@ -114,4 +114,14 @@ DIFFERENCES: list[Difference] = [
         "runs, else eager", "the same results (a test checks forward and gradients equal eager), one grouped "
         "matmul per projection instead of a loop over experts", "experts_implementation: eager",
     ),
+    Difference(
+        "resources_per_worker (default) / use_ray", "{GPU: 1}, and Ray always asked for GPUs",
+        "{GPU: 1} on a CUDA machine, else {CPU: 1}; GPUs asked for only when a GPU entry is given",
+        "the same config runs on CPU Ray workers instead of waiting forever for GPUs",
+        "resources_per_worker: {GPU: 1}",
+    ),
+    Difference(
+        "ray_num_workers / resources_per_worker / ray_run_name without use_ray", "ignored",
+        "an error", "a key that is accepted and then ignored trains something else than asked",
+    ),
 ]

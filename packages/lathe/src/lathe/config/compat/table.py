@@ -148,7 +148,6 @@ _KD_ONLINE = "an online teacher server is not available in lathe-kd yet; store t
 _MULTI_GPU = "this multi-GPU option is not available yet (lathe runs DDP, FSDP and N-D parallelism through accelerate: docs/distributed.md)"
 _DEVICE_MAP = "placing one model across devices is not available yet; lathe loads the model on one device"
 _HUB = "pushing the prepared dataset to the hub is not available; `lathe preprocess` caches it locally"
-_RAY = "launching through Ray Train is not available yet"
 _GRADIO = "the Gradio UI is not available; use `lathe inference`"
 _TRACKER = "this experiment tracker is not available; use wandb_*, mlflow_* or use_tensorboard"
 _AXOLOTL_GONE = "Axolotl itself no longer accepts it"
@@ -169,13 +168,11 @@ _EVAL_NY = "this evaluation option is not available yet; lathe reports eval loss
 
 _GROUPS: dict[str, tuple[str, ...]] = {
     _MULTI_GPU: (
-        "deepspeed", "deepcompile",
         "heads_k_stride", "ring_attn_func",
         "qlora_sharded_model_loading",
     ),
     _DEVICE_MAP: ("device_map", "max_memory", "gpu_memory_limit", "lora_on_cpu", "device", "experimental_skip_move_to_device"),
     _HUB: ("push_dataset_to_hub",),
-    _RAY: ("use_ray", "ray_num_workers", "ray_run_name", "resources_per_worker"),
     _GRADIO: ("gradio_max_new_tokens", "gradio_server_name", "gradio_server_port", "gradio_share", "gradio_temperature", "gradio_title"),
     _TRACKER: (
         "use_comet", "comet_api_key", "comet_experiment_config", "comet_experiment_key", "comet_mode", "comet_online",
