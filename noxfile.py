@@ -104,7 +104,12 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks (not part of CI): each prints ratios against a baseline run in the same script."""
+    """Benchmarks (not part of CI): each prints ratios against a baseline run in the same script.
+
+    ``nox -s bench -- vs_axolotl`` runs only the named scripts (the side-by-side table with
+    Axolotl); every script takes its own options when run directly (see its docstring).
+    """
     _install(session, *PACKAGES)
-    for script in sorted((ROOT / "bench").glob("*.py")):
-        session.run("python", str(script), *session.posargs)
+    names = session.posargs or [p.stem for p in sorted((ROOT / "bench").glob("*.py"))]
+    for name in names:
+        session.run("python", str(ROOT / "bench" / f"{name}.py"), env={"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"})
