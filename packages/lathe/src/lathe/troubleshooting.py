@@ -34,7 +34,7 @@ CASES: list[Case] = [
          "different model than the one asked for."),
     Case("A value of the wrong type", "micro_batch_size: two\n",
          "Give the type the message names; `lathe config schema` prints every key's type."),
-    Case("An Axolotl key lathe refuses", "layer_offloading: true\n",
+    Case("An Axolotl key lathe refuses", "selective_checkpointing: true\n",
          "The message says why and what to use instead; docs/axolotl-compatibility.md lists every "
          "Axolotl key with its status."),
     Case("A dataset type that does not exist", "datasets:\n  - path: data.jsonl\n    type: alpacca\n",

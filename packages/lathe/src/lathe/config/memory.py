@@ -18,6 +18,8 @@ class MemorySection(ConfigModel):
     chunked_cross_entropy: bool | None = Field(None, description="Cross-entropy over token chunks from the hidden states: full logits never exist.")
     chunked_cross_entropy_num_chunks: int | None = Field(None, ge=1, description="Chunks for chunked_cross_entropy (default 8).")
 
+    layer_offloading: bool = Field(False, description="Frozen decoder-layer parameters live in CPU memory and visit the GPU one layer at a time (CUDA only; LoRA on a 16-bit base).")
+
     gc_steps: int | None = Field(None, description="Deprecated (Axolotl): sets torch_empty_cache_steps (when > 0) and gc_collect_steps.")
     torch_empty_cache_steps: int | None = Field(None, ge=1, description="Steps between torch.cuda.empty_cache() calls (the Trainer's own option).")
     gc_collect_steps: int | None = Field(None, ge=-1, description="Steps between gc.collect() calls; -1 only at epoch ends and before evaluation.")
@@ -37,4 +39,7 @@ class MemorySection(ConfigModel):
         kernels = [k for k in ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel") if getattr(self, k, None)]
         if kernels and getattr(self, "load_in_8bit", False):
             raise ValueError(f"{', '.join(kernels)}: not available with load_in_8bit (8-bit LoRA), as in Axolotl")
+        if self.layer_offloading and getattr(self, "activation_offloading", False):
+            raise ValueError("layer_offloading with activation_offloading is not available: both replace what "
+                             "autograd saves for backward; choose one")
         return self

@@ -101,6 +101,7 @@ def build_trainer(
     trainer.lathe_cfg = cfg  # type: ignore[attr-defined]
     trainer.lathe_plugins = plugins  # type: ignore[attr-defined]
     trainer.lathe_offload_activations = offload_mode(cfg)  # type: ignore[attr-defined]
+    trainer.lathe_layer_offloading = cfg.layer_offloading  # type: ignore[attr-defined]
     if hidden_loss is not None:
         from lathe.hidden_loss import verify_output_head
 
@@ -142,9 +143,11 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
     from lathe.train.compile import inductor_options
     from lathe.train.guards import raise_if_interrupted
     from lathe.train.hub import push_to_hub
+    from lathe.train.layer_offload import check_layer_offloading
     from lathe.train.output_dir import check_output_dir
 
     try:
+        check_layer_offloading(cfg)
         ranks.start(cfg)
         out = check_output_dir(cfg)
         with ranks.main_first():  # rank 0 clears stale staging folders before the others look

@@ -26,6 +26,7 @@ from transformers.trainer import TRAINING_ARGS_NAME
 from lathe.data.collate import pad_id_of
 from lathe.metrics import StepMetrics
 from lathe.train.checkpoints import reload_converted_weights, write_checkpoint
+from lathe.train.layer_offload import CudaMover, LayerOffloader, decoder_layers, offloading_layers
 from lathe.train.offload import offloading
 from lathe.train.plugin_state import load_plugin_state, save_plugin_state
 
@@ -81,6 +82,8 @@ class LatheTrainerMixin:
     lathe_next_token_labels: bool = True
     lathe_staging_dir: str | None = None
     lathe_offload_activations: str | None = None  # a mode of lathe.train.offload
+    lathe_layer_offloading: bool = False  # layer_offloading: built on the first step (the model is on the GPU then)
+    _lathe_layers: LayerOffloader | None = None
     lathe_hidden_loss: HiddenStatesLoss | None = None
     lathe_metrics: StepMetrics  # the hidden-states loss's metrics, averaged into each log line
 
@@ -97,7 +100,9 @@ class LatheTrainerMixin:
         total, trained = count_tokens(inputs, pad_id_of(tokenizer) if tokenizer is not None else None)
         counters["all"] += total
         counters["trained"] += trained
-        with offloading(self.lathe_offload_activations):
+        if self.lathe_layer_offloading and self._lathe_layers is None:
+            self._lathe_layers = LayerOffloader(decoder_layers(model), CudaMover(self.args.device))  # type: ignore[attr-defined]
+        with offloading(self.lathe_offload_activations), offloading_layers(self._lathe_layers):
             return super().training_step(model, inputs, num_items_in_batch)  # type: ignore[misc]
 
     def use_hidden_states_loss(self, loss: HiddenStatesLoss) -> None:
@@ -230,7 +235,12 @@ class LatheTrainerMixin:
         """Training; when resuming from a checkpoint folder, plugins' state is restored first."""
         if isinstance(resume_from_checkpoint, str):
             load_plugin_state(self, Path(resume_from_checkpoint))  # type: ignore[arg-type]
-        return super().train(resume_from_checkpoint, *args, **kwargs)  # type: ignore[misc]
+        try:
+            return super().train(resume_from_checkpoint, *args, **kwargs)  # type: ignore[misc]
+        finally:
+            if self._lathe_layers is not None:  # every parameter back on the GPU for what follows
+                self._lathe_layers.close()
+                self._lathe_layers = None
 
 
 class LatheTrainer(LatheTrainerMixin, Trainer):

@@ -206,8 +206,6 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     _MEMORY: (
         "ple_cpu_offload",
     ),
-    "keeping frozen decoder layers on the CPU and prefetching them to the GPU layer by layer is not available yet "
-    "(a CUDA-only path); use activation_offloading, or load_in_4bit to fit a larger model": ("layer_offloading",),
     "checkpointing chosen ops or a chosen share of layers is not available yet; use gradient_checkpointing "
     "(every decoder layer recomputed) with activation_offloading": ("selective_checkpointing", "dynamic_checkpoint"),
     _LORA_KERNELS: ("lora_embedding_kernel",),
