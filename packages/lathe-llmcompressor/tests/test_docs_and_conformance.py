@@ -56,10 +56,12 @@ def test_a_bad_recipe_is_a_config_error(tmp_path: Path) -> None:
         validate(data, Plugins.load(["llmcompressor"]))
 
 
-def test_deepspeed_is_refused(tmp_path: Path) -> None:
-    """Sharded weights would be masked piecewise; the core refuses multi-GPU keys altogether for now."""
-    data = {**base_config(tmp_path), **yaml.safe_load(SNIPPET), "deepspeed": {"zero_optimization": {"stage": 3}}}
-    with pytest.raises(ConfigError, match="deepspeed: not available in lathe: multi-GPU training"):
+@pytest.mark.parametrize("engine", [{"deepspeed": {"zero_optimization": {"stage": 3}}},
+                                    {"fsdp_config": {"fsdp_version": 2}}])
+def test_sharded_engines_are_refused(tmp_path: Path, engine: dict) -> None:
+    """Masks are kept per whole weight; a sharded engine would split them across processes."""
+    data = {**base_config(tmp_path), **yaml.safe_load(SNIPPET), **engine}
+    with pytest.raises(ConfigError, match=f"llmcompressor: not available with {next(iter(engine))}"):
         validate(data, Plugins.load(["llmcompressor"]))
 
 

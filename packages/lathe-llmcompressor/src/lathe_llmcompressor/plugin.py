@@ -39,6 +39,11 @@ def lathe_validate_config(cfg: Any) -> list[str]:
         problems.append(str(exc))
     if cfg.adapter:
         problems += _adapter_problems(cfg, block.recipe)
+    sharded = [key for key in ("deepspeed", "fsdp", "fsdp_config") if getattr(cfg, key, None)]
+    if sharded:
+        problems.append(f"llmcompressor: not available with {', '.join(sharded)}: the sparsity masks are kept on "
+                        "whole weights, and sharded engines split them across processes; train the sparse "
+                        "model on one process or with DDP")
     return problems
 
 

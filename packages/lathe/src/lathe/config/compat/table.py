@@ -56,7 +56,7 @@ INTEGRATIONS: dict[str, str | None] = {
     "nemo_gym": None,
 }
 INTEGRATION_REASONS: dict[str, str] = {
-    "expert_parallel": "expert parallelism spans several GPUs, and multi-GPU training is not available yet",
+    "expert_parallel": "expert parallelism (experts placed on different GPUs) is not available; shard MoE models with FSDP2 or DeepSpeed ZeRO-3 (docs/distributed.md)",
     "hatchery": "training through a remote Tinker/Hatchery service is not available in lathe",
     "kernels": "lathe reads use_scattermoe and use_sonicmoe in core (docs/moe.md); Axolotl's other kernel patches "
                "(DeepSeek-V4, GLM DSA, Gemma-4, NVFP4, its bnb-MoE fast paths, expert_backend) are not available",
