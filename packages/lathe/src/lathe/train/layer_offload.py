@@ -20,8 +20,7 @@ schedule on a CPU with a fake mover.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import torch
@@ -189,12 +188,3 @@ def check_layer_offloading(cfg: Any) -> None:
     if cfg.load_in_4bit or cfg.load_in_8bit:
         raise LatheError("layer_offloading with load_in_4bit / load_in_8bit is not available: the quantized "
                          "weights carry device state that cannot be streamed; use LoRA on a 16-bit base")
-
-
-@contextmanager
-def offloading_layers(offloader: LayerOffloader | None) -> Iterator[None]:
-    if offloader is None:
-        yield
-        return
-    with offloader:
-        yield

@@ -26,7 +26,7 @@ from transformers.trainer import TRAINING_ARGS_NAME
 from lathe.data.collate import pad_id_of
 from lathe.metrics import StepMetrics
 from lathe.train.checkpoints import reload_converted_weights, write_checkpoint
-from lathe.train.layer_offload import CudaMover, LayerOffloader, decoder_layers, offloading_layers
+from lathe.train.layer_offload import CudaMover, LayerOffloader, decoder_layers
 from lathe.train.offload import offloading
 from lathe.train.plugin_state import load_plugin_state, save_plugin_state
 
@@ -102,7 +102,7 @@ class LatheTrainerMixin:
         counters["trained"] += trained
         if self.lathe_layer_offloading and self._lathe_layers is None:
             self._lathe_layers = LayerOffloader(decoder_layers(model), CudaMover(self.args.device))  # type: ignore[attr-defined]
-        with offloading(self.lathe_offload_activations), offloading_layers(self._lathe_layers):
+        with offloading(self.lathe_offload_activations), self._lathe_layers or contextlib.nullcontext():
             return super().training_step(model, inputs, num_items_in_batch)  # type: ignore[misc]
 
     def use_hidden_states_loss(self, loss: HiddenStatesLoss) -> None:
