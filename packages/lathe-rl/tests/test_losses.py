@@ -49,6 +49,7 @@ def _trainer(method: str, ref: torch.nn.Module | None = None, **settings: Any) -
         rl = method
         trl = rl_beta = dpo_beta = orpo_alpha = dpo_label_smoothing = dpo_use_weighting = None
         simpo_gamma = cpo_alpha = kto_desirable_weight = kto_undesirable_weight = ref_model = None
+        center_rewards_coefficient = reward_model = process_reward_model = None
 
     cls = trainer_for(Cfg)
     cls.settings = Settings(**{**vars(cls.settings), **settings})

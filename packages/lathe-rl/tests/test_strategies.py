@@ -97,7 +97,7 @@ def test_an_sft_dataset_type_is_refused_before_loading(tmp_path: Path) -> None:
     data = tmp_path / "a.jsonl"
     write_jsonl([{"instruction": "a", "input": "", "output": "b"}], data)
     cfg = rl_config(tmp_path, "dpo", plugins=["rl"], datasets=[{"path": str(data), "type": "alpaca"}])
-    with pytest.raises(LatheError, match=r"datasets\[0\]\.type: 'alpaca' is not a preference dataset type"):
+    with pytest.raises(LatheError, match=r"datasets\[0\]\.type: 'alpaca' is not a dataset type for rl: dpo"):
         run_training(cfg)
 
 

@@ -7,13 +7,16 @@ odds-ratio term (TRL reuses the name).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, model_validator
 
 from lathe.config import ConfigModel
 
 RLMethod = Literal["dpo", "ipo", "kto", "orpo", "simpo", "cpo", "grpo"]
+RL_METHODS: tuple[str, ...] = get_args(RLMethod)
+# the other two things lathe-rl trains, named by the key that asks for them (method name → key)
+HEAD_KEYS: dict[str, str] = {"reward": "reward_model", "prm": "process_reward_model"}
 DEFAULT_BETA = 0.1
 
 # Axolotl's trl: keys lathe-rl does not read, with the reason (a clear error instead of silence).
@@ -97,11 +100,53 @@ class RLConfig(ConfigModel):
     max_prompt_len: int | None = Field(
         None, gt=0, description="Prompt tokens kept (the last ones) in preference rows; default: no limit."
     )
+    reward_model: bool | None = Field(
+        None, description="Train a reward model: a sequence-classification head scoring a whole conversation, "
+        "Bradley-Terry loss on chosen/rejected pairs (bradley_terry.chat_template or a preference type).")
+    process_reward_model: bool | None = Field(
+        None, description="Train a process reward model: a token-classification head labelling the last token of "
+        "each reasoning step, cross-entropy (stepwise_supervised datasets).")
+    num_labels: int | None = Field(
+        None, ge=1, description="Classes of the reward head: 1 for reward_model (the default; a scalar score), "
+        "default 2 for process_reward_model.")
+    center_rewards_coefficient: float | None = Field(
+        None, ge=0, description="reward_model: weight of the mean-zero reward term (Eisenstein et al. 2023), "
+        "added to the loss as coefficient × mean((r_chosen + r_rejected)²); 0.01 is usual.")
     ref_model: str | None = Field(
         None,
         description="Reference model (path or hub id) for dpo/ipo/kto; default: a frozen copy of the starting "
         "model, or under LoRA the base with the adapter disabled.",
     )
+
+
+def method_of(cfg: Any) -> str | None:
+    """What this run trains: the ``rl:`` value, ``reward`` (reward_model), ``prm`` (process_reward_model), or None."""
+    if cfg.rl is not None:
+        return str(cfg.rl)
+    return next((method for method, key in HEAD_KEYS.items() if getattr(cfg, key)), None)
+
+
+def setting_of(method: str) -> str:
+    """The key and value that chose ``method``, for messages."""
+    return f"{HEAD_KEYS[method]}: true" if method in HEAD_KEYS else f"rl: {method}"
+
+
+def method_problems(cfg: Any) -> list[str]:
+    """Two things to train at once, and keys read by another method than this run's."""
+    chosen = ([f"rl: {cfg.rl}"] if cfg.rl else []) + [f"{key}: true" for key in HEAD_KEYS.values() if getattr(cfg, key)]
+    if len(chosen) > 1:
+        return [f"{chosen[1].split(':')[0]}: {' and '.join(chosen)} ask for two trainings at once; keep one"]
+    method = method_of(cfg)
+    problems = []
+    for key, methods in ONLY_FOR.items():
+        if getattr(cfg, key) is not None and method not in methods:
+            rl = [m for m in methods if m in RL_METHODS]
+            needs = ([f"rl: {' or '.join(rl)}"] if rl else []) + [setting_of(m) for m in methods if m in HEAD_KEYS]
+            problems.append(f"{key}: only read with {' or '.join(needs)} ({setting_of(method or '').replace(':', ' is', 1)}); remove it")
+    if method == "reward" and cfg.num_labels not in (None, 1):
+        problems.append(f"num_labels: reward_model scores each conversation with one number (Bradley-Terry); "
+                        f"num_labels must be 1, not {cfg.num_labels}")
+    return problems
 
 
 def beta_of(cfg: Any) -> float:
@@ -140,4 +185,10 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "kto_desirable_weight": ("kto",),
     "kto_undesirable_weight": ("kto",),
     "ref_model": ("dpo", "ipo", "kto", "grpo"),
+    "rl_beta": RL_METHODS,
+    "dpo_beta": RL_METHODS,
+    "trl": RL_METHODS,
+    "max_prompt_len": (*RL_METHODS, "reward"),
+    "num_labels": ("reward", "prm"),
+    "center_rewards_coefficient": ("reward",),
 }

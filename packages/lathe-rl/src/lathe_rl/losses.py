@@ -14,6 +14,7 @@ completion tokens, ``rc``/``rr`` the reference model's; ``avg_*`` are per-token 
 - CPO (Xu et al. 2024): ``-log σ(β(pc - pr)) + α NLL(chosen)`` (label smoothing as DPO).
 - SimPO (Meng et al. 2024), on averaged log-probabilities:
   ``-log σ(β(avg_c - avg_r) - γ) + α NLL(chosen)`` with ``γ = simpo_gamma`` (TRL's reading).
+- Bradley–Terry reward model: ``-log σ(r_c - r_r)`` on the scores (see :mod:`lathe_rl.reward`).
 """
 
 from __future__ import annotations
@@ -69,3 +70,8 @@ def cpo_loss(pc: torch.Tensor, pr: torch.Tensor, nll: torch.Tensor, beta: float,
 def simpo_loss(avg_pc: torch.Tensor, avg_pr: torch.Tensor, nll: torch.Tensor, beta: float, gamma: float,
                alpha: float) -> torch.Tensor:
     return sigmoid_loss(avg_pc - avg_pr - gamma / beta, beta) + alpha * nll
+
+
+def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor, center: float = 0.0) -> torch.Tensor:
+    """Per pair ``-log σ(r_c - r_r) + center (r_c + r_r)²`` (a reward model's scores)."""
+    return -F.logsigmoid(chosen - rejected) + center * (chosen + rejected) ** 2

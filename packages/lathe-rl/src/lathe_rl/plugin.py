@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from lathe.hookspecs import hookimpl
-from lathe_rl.config import ONLY_FOR, RLConfig, grpo_problems
+from lathe_rl.config import (
+    RL_METHODS,
+    RLConfig,
+    grpo_problems,
+    method_of,
+    method_problems,
+    setting_of,
+)
 
 
 @hookimpl
@@ -15,19 +22,18 @@ def lathe_config_model() -> type[RLConfig]:
 
 @hookimpl
 def lathe_validate_config(cfg: Any) -> list[str]:
-    if cfg.rl is None:  # enabled without a method (plugins: [rl] beside others): every hook stays out of the way
-        set_keys = [k for k in RLConfig.model_fields if k != "rl" and getattr(cfg, k) is not None]
-        return [f"{k}: read only with rl: set rl (dpo, ipo, kto, orpo, simpo, cpo or grpo)" for k in set_keys]
-    problems = [
-        f"{key}: only read with rl: {' or '.join(methods)} (rl is {cfg.rl}); remove it"
-        for key, methods in ONLY_FOR.items()
-        if getattr(cfg, key) is not None and cfg.rl not in methods
-    ]
+    method = method_of(cfg)
+    if method is None:  # enabled without a method (plugins: [rl] beside others): every hook stays out of the way
+        set_keys = [k for k in RLConfig.model_fields if getattr(cfg, k) not in (None, False)]
+        return [f"{k}: read only with rl: set rl (dpo, ipo, kto, orpo, simpo, cpo or grpo), reward_model or "
+                "process_reward_model" for k in set_keys]
+    problems = method_problems(cfg)
     if cfg.dpo_beta is not None and cfg.rl_beta is not None and cfg.dpo_beta != cfg.rl_beta:
         problems.append("dpo_beta: the old name of rl_beta, set to another value; keep only rl_beta")
-    problems += grpo_problems(cfg)
+    if method in RL_METHODS:
+        problems += grpo_problems(cfg)
     if cfg.sample_packing:
-        problems.append("sample_packing: preference rows (chosen and rejected) cannot be packed; remove it")
+        problems.append(f"sample_packing: {setting_of(method)} rows cannot be packed; remove it")
     return problems
 
 
@@ -37,29 +43,55 @@ def lathe_pre_model_load(cfg: Any) -> None:
     have no rejected completion). Checked here, not at validation, so configs that only
     validate (``lathe validate``, ``lathe inference``) keep their datasets as they are."""
     from lathe.errors import LatheError
-    from lathe_rl.strategies import preference_strategies
 
-    if cfg.rl is None:
+    method = method_of(cfg)
+    if method is None:
         return
-    names = ["grpo.chat_template"] if cfg.rl == "grpo" else list(preference_strategies())
+    names = _dataset_types(method)
     for where, entries in (("datasets", cfg.datasets or []), ("test_datasets", cfg.test_datasets or [])):
         for i, entry in enumerate(entries):
             if entry.type not in names:
-                raise LatheError(f"{where}[{i}].type: {entry.type!r} is not a preference dataset type; with rl: "
-                                 f"{cfg.rl} use one of {', '.join(sorted(names))}")
+                raise LatheError(f"{where}[{i}].type: {entry.type!r} is not a dataset type for {setting_of(method)}; "
+                                 f"use one of {', '.join(sorted(names))}")
+
+
+def _dataset_types(method: str) -> list[str]:
+    from lathe_rl.strategies import preference_strategies
+
+    if method == "grpo":
+        return ["grpo.chat_template"]
+    if method == "prm":
+        return ["stepwise_supervised"]
+    names = list(preference_strategies())
+    return [*names, "bradley_terry.chat_template"] if method == "reward" else names
+
+
+@hookimpl
+def lathe_model_class(cfg: Any) -> tuple[type, dict[str, Any]] | None:
+    """A reward model's head: sequence classification (one score), or token classification for a
+    process reward model (num_labels, default 2)."""
+    method = method_of(cfg)
+    if method not in ("reward", "prm"):
+        return None
+    import transformers
+
+    if method == "reward":
+        return transformers.AutoModelForSequenceClassification, {"num_labels": 1}
+    return transformers.AutoModelForTokenClassification, {"num_labels": cfg.num_labels or 2}
 
 
 @hookimpl
 def lathe_prompt_strategies() -> dict[str, Any]:
     from lathe_rl.grpo import PromptOnly
+    from lathe_rl.reward import reward_strategies
     from lathe_rl.strategies import preference_strategies
 
-    return {**preference_strategies(), "grpo.chat_template": PromptOnly}
+    return {**preference_strategies(), **reward_strategies(), "grpo.chat_template": PromptOnly}
 
 
 @hookimpl
 def lathe_trainer_cls(cfg: Any) -> Any:
-    if cfg.rl is None:
+    if method_of(cfg) is None:
         return None
     from lathe_rl.trainer import trainer_for
 
@@ -68,7 +100,7 @@ def lathe_trainer_cls(cfg: Any) -> Any:
 
 @hookimpl
 def lathe_collator(cfg: Any, tokenizer: Any) -> Any:
-    if cfg.rl is None:
+    if method_of(cfg) in (None, "prm"):  # a process reward model's rows are ordinary labelled sequences
         return None
     from lathe.data.collate import pad_id_of
     from lathe_rl.collate import PreferenceCollator

@@ -20,7 +20,7 @@ from transformers import Trainer
 
 from lathe.data.strategies import IGNORE
 from lathe_rl import losses
-from lathe_rl.config import beta_of
+from lathe_rl.config import beta_of, method_of
 from lathe_rl.strategies import KTO_LABEL
 
 NEEDS_REFERENCE = ("dpo", "ipo", "kto")
@@ -39,6 +39,7 @@ class Settings:
     desirable_weight: float = 1.0
     undesirable_weight: float = 1.0
     ref_model: str | None = None
+    center_rewards: float = 0.0
 
     @classmethod
     def from_config(cls, cfg: Any) -> Settings:
@@ -46,10 +47,11 @@ class Settings:
             return float(value) if value is not None else default
 
         return cls(
-            method=cfg.rl, beta=beta_of(cfg), smoothing=given(cfg.dpo_label_smoothing, 0.0),
+            method=str(method_of(cfg)), beta=beta_of(cfg), smoothing=given(cfg.dpo_label_smoothing, 0.0),
             weighting=bool(cfg.dpo_use_weighting), simpo_gamma=given(cfg.simpo_gamma, 0.5),
             cpo_alpha=given(cfg.cpo_alpha, 1.0), desirable_weight=given(cfg.kto_desirable_weight, 1.0),
             undesirable_weight=given(cfg.kto_undesirable_weight, 1.0), ref_model=cfg.ref_model,
+            center_rewards=given(cfg.center_rewards_coefficient, 0.0),
         )
 
 
@@ -198,9 +200,14 @@ class PreferenceTrainer(Trainer):
 
 def trainer_for(cfg: Any) -> type[PreferenceTrainer]:
     settings = Settings.from_config(cfg)
-    if cfg.rl == "grpo":
+    if settings.method == "grpo":
         from lathe_rl.grpo import grpo_trainer_for
 
         return grpo_trainer_for(cfg, settings)
-    return type(f"{cfg.rl.upper()}Trainer", (PreferenceTrainer,), {"settings": settings})
+    base: type[PreferenceTrainer] = PreferenceTrainer
+    if settings.method in ("reward", "prm"):
+        from lathe_rl.reward import ProcessRewardTrainer, RewardTrainer
+
+        base = RewardTrainer if settings.method == "reward" else ProcessRewardTrainer
+    return type(f"{settings.method.upper()}Trainer", (base,), {"settings": settings})
 

@@ -93,6 +93,21 @@ def lathe_pre_model_load(cfg: Config) -> None:
     """Fires before the tokenizer and model are loaded (patch model classes here)."""
 
 
+@spec("exclusive")
+def lathe_model_class(cfg: Config) -> tuple[type, dict[str, Any]] | None:
+    """Return the transformers class the base model is built with instead of
+    ``AutoModelForCausalLM``, and the model-config attributes that class needs:
+    ``(AutoModelForSequenceClassification, {"num_labels": 1})`` for a reward model.
+
+    Fires whenever the base model is built or its config is read (training, preprocess,
+    inference, merge-lora), so the same class loads what training saved. The attributes are
+    set on the model config before the weights load (a new head is sized from them). Under
+    LoRA a ``*ForSequenceClassification`` / ``*ForTokenClassification`` model gets peft's
+    matching task type, so its new head is trained and saved with the adapter. Refused
+    beside a ``model_type`` key (two answers to one question).
+    """
+
+
 @spec("all")
 def lathe_post_tokenizer_load(cfg: Config, tokenizer: PreTrainedTokenizerBase) -> None:
     """Fires after the tokenizer is loaded and its special tokens are set.

@@ -139,9 +139,9 @@ def test_null_and_empty_string_mean_unset(tmp_path: Path) -> None:
 
 
 def test_refused_dataset_keys_name_the_entry_and_line(tmp_path: Path) -> None:
-    text = _load(tmp_path, "test_datasets:\n  - path: e.jsonl\n    type: alpaca\n    step_separator: c\n    trust_remote_code: true\n"
+    text = _load(tmp_path, "test_datasets:\n  - path: e.jsonl\n    type: alpaca\n    length: 3\n    trust_remote_code: true\n"
                            "val_set_size: 0\n")
-    assert "test_datasets[0].step_separator (line 8): not available in lathe: stepwise_supervised" in text
+    assert "test_datasets[0].length (line 8): not available in lathe: synthetic datasets" in text
     assert "test_datasets[0].trust_remote_code (line 9): not available in lathe: a dataset's remote code" in text
 
 

@@ -51,10 +51,13 @@ def render_example(row: dict[str, Any], tokenizer: PreTrainedTokenizerBase, colo
 
 
 def render_tokens(row: dict[str, Any], tokenizer: PreTrainedTokenizerBase, colour: bool) -> str:
-    """Each token as ``'piece'=id``, trained ones green (or in ``[[ ]]``), in order."""
+    """Each token as ``'piece'=id`` (``→label`` where its label is another value), trained ones green
+    (or in ``[[ ]]``), in order."""
     pieces = []
     for token, label in zip(row["input_ids"], row["labels"], strict=True):
         item = f"{tokenizer.decode([token])!r}={token}"
+        if label not in (IGNORE, token):  # a label that is not the token's own id (a class: process reward models)
+            item += f"→{label}"
         if label != IGNORE:
             item = f"{_GREEN}{item}{_RESET}" if colour else f"[[{item}]]"
         pieces.append(item)
@@ -69,7 +72,7 @@ def preprocess(cfg: Config, plugins: Plugins, *, debug: bool, num_examples: int)
     from lathe.models.vision import check_multimodal_keys, is_multimodal
 
     try:
-        config = model_config(cfg)
+        config = model_config(cfg, plugins)
     except LatheError:
         config = None  # a folder with only a tokenizer: text data needs no model config
     if config is not None:

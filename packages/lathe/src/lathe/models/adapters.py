@@ -47,6 +47,18 @@ def modules_to_save(cfg: Config, model: PreTrainedModel, new_tokens: bool) -> li
     return chosen or None
 
 
+def task_type(model: PreTrainedModel) -> str:
+    """peft's task type for the model's head. For a classification head (a reward model's, built by
+    a plugin's ``lathe_model_class``) peft then trains and saves the new ``score``/``classifier``
+    layer with the adapter; under CAUSAL_LM it would stay frozen at its random start."""
+    name = type(model).__name__
+    if name.endswith("ForSequenceClassification"):
+        return "SEQ_CLS"
+    if name.endswith("ForTokenClassification"):
+        return "TOKEN_CLS"
+    return "CAUSAL_LM"
+
+
 def lora_config(cfg: Config, model: PreTrainedModel, new_tokens: bool) -> LoraConfig:
     from peft import LoraConfig
 
@@ -69,7 +81,9 @@ def lora_config(cfg: Config, model: PreTrainedModel, new_tokens: bool) -> LoraCo
     }
     return LoraConfig(
         **{k: v for k, v in optional.items() if v is not None},
-        task_type="CAUSAL_LM",
+        task_type=task_type(model),
+        # a classification head is trained whole (peft's modules_to_save), never wrapped in LoRA by all-linear
+        exclude_modules=None if task_type(model) == "CAUSAL_LM" else ["score", "classifier"],
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,

@@ -73,8 +73,18 @@ def attention_backend(cfg: Config) -> str:
     return wanted
 
 
-def model_config(cfg: Config) -> PretrainedConfig:
-    """AutoConfig from ``base_model_config`` (or ``base_model``) with the config overrides applied."""
+def plugin_head(cfg: Config, plugins: Plugins | None) -> tuple[Any, dict[str, Any]] | None:
+    """A plugin's ``lathe_model_class`` answer: (transformers class, model-config attributes), or None."""
+    answer = plugins.call("lathe_model_class", cfg=cfg) if plugins is not None else None
+    if answer is not None and cfg.model_type:
+        raise LatheError(f"model_type: {cfg.model_type} is set, but this run builds {answer[0].__name__} "
+                         "(the head a plugin's keys ask for); remove model_type")
+    return answer  # type: ignore[no-any-return]
+
+
+def model_config(cfg: Config, plugins: Plugins | None = None) -> PretrainedConfig:
+    """AutoConfig from ``base_model_config`` (or ``base_model``) with the config overrides applied,
+    then the attributes a plugin's model class needs (``num_labels``)."""
     from transformers import AutoConfig
 
     source = cfg.base_model_config or cfg.base_model
@@ -94,6 +104,9 @@ def model_config(cfg: Config) -> PretrainedConfig:
     for key, value in (cfg.overrides_of_model_config or {}).items():
         if not hasattr(config, key):
             _note(f"overrides_of_model_config: {key!r} is not a field of {type(config).__name__}; setting it anyway")
+        setattr(config, key, value)
+    head = plugin_head(cfg, plugins)
+    for key, value in (head[1] if head else {}).items():
         setattr(config, key, value)
     return config
 
@@ -140,12 +153,17 @@ def quantized_device() -> Any:
     return torch.cuda.current_device() if torch.cuda.is_available() else "cpu"
 
 
-def model_class(cfg: Config, config: PretrainedConfig | None = None) -> Any:
-    """``model_type``: the named transformers class; unset, AutoModelForImageTextToText for a
-    vision-language model (its config has a vision_config), else AutoModelForCausalLM."""
+def model_class(cfg: Config, config: PretrainedConfig | None = None, plugins: Plugins | None = None) -> Any:
+    """The class a plugin's ``lathe_model_class`` names; else ``model_type``: the named transformers
+    class; unset, AutoModelForImageTextToText for a vision-language model (its config has a
+    vision_config), else AutoModelForCausalLM."""
     import transformers
 
     from lathe.models.vision import is_multimodal
+
+    head = plugin_head(cfg, plugins)
+    if head is not None:
+        return head[0]
 
     default = "AutoModelForImageTextToText" if config is not None and is_multimodal(config) else "AutoModelForCausalLM"
     name = cfg.model_type or default
@@ -155,12 +173,12 @@ def model_class(cfg: Config, config: PretrainedConfig | None = None) -> Any:
     return cls
 
 
-def build_model(cfg: Config, config: PretrainedConfig) -> PreTrainedModel:
+def build_model(cfg: Config, config: PretrainedConfig, plugins: Plugins | None = None) -> PreTrainedModel:
     """The model with its weights; with ``quantize_moe_experts`` (and ``load_in_4bit``) its fused
     MoE experts are then stored in 4 bits (:mod:`lathe.models.moe`)."""
     from lathe.models.moe_kernels import apply_use_kernels, check_model_has_experts
 
-    model = _build_model(cfg, config)
+    model = _build_model(cfg, config, plugins)
     check_model_has_experts(cfg, model)
     apply_use_kernels(cfg, model)
     if cfg.quantize_moe_experts and cfg.load_in_4bit:
@@ -170,11 +188,11 @@ def build_model(cfg: Config, config: PretrainedConfig) -> PreTrainedModel:
     return model
 
 
-def _build_model(cfg: Config, config: PretrainedConfig) -> PreTrainedModel:
+def _build_model(cfg: Config, config: PretrainedConfig, plugins: Plugins | None) -> PreTrainedModel:
     """Random weights from the config, or the pretrained weights (safetensors unless allowed)."""
     from lathe.models.moe_kernels import build_kwargs
 
-    cls = model_class(cfg, config)
+    cls = model_class(cfg, config, plugins)
     dtype = weights_dtype(cfg)
     attn = attention_backend(cfg)
     experts = build_kwargs(cfg)
@@ -260,7 +278,7 @@ def load_model(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: Plugins
     from lathe.models.tiled_mlp import apply_tiled_mlp
     from lathe.models.vision import freeze_mm_modules
 
-    model = build_model(cfg, model_config(cfg))
+    model = build_model(cfg, model_config(cfg, plugins), plugins)
     added = resize_embeddings(model, len(tokenizer))
     if added:
         _note(f"resized the embeddings by {added} rows to the tokenizer's {len(tokenizer)} tokens")

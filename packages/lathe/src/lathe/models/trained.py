@@ -58,13 +58,13 @@ def load_trained(
 
         check_adapter_weights(cfg, out, "output_dir")
         base_cfg = cfg if quantized else cfg.model_copy(update={"load_in_4bit": False, "load_in_8bit": False})
-        base = build_model(base_cfg, model_config(cfg))  # random_init_weights rebuilds the same seeded base
+        base = build_model(base_cfg, model_config(cfg, plugins), plugins)  # random_init_weights rebuilds the same seeded base
         resize_embeddings(base, len(tokenizer))
         set_special_token_ids(base, tokenizer)
         model: torch.nn.Module = PeftModel.from_pretrained(base, str(out))
         plugins.call("lathe_post_adapter_load", cfg=cfg, model=model)
     else:
-        model = model_class(cfg, AutoConfig.from_pretrained(str(out))).from_pretrained(
+        model = model_class(cfg, AutoConfig.from_pretrained(str(out)), plugins).from_pretrained(
             str(out), dtype=weights_dtype(cfg), attn_implementation=attention_backend(cfg), use_safetensors=True
         )
     model.eval()

@@ -157,7 +157,7 @@ def train(cfg: Config, plugins: Plugins) -> TrainResult:
             save_resolved(cfg, out)
         set_seed(cfg.seed)
         plugins.call("lathe_pre_model_load", cfg=cfg)
-        config = model_config(cfg)
+        config = model_config(cfg, plugins)
         check_multimodal_keys(cfg, config)
         vision = None
         if is_multimodal(config):

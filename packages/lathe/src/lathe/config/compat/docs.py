@@ -58,6 +58,8 @@ def value_statuses() -> dict[str, list[tuple[str, Status]]]:
         return Status("refused", why) if why else Status("implemented", "core")
 
     def accepted(values: set[str], name: str) -> Status:
+        if name in table.REWARD_DATASET_TYPES:
+            return Status("implemented", "rl")
         return Status("implemented", "core") if name in values else Status("refused", "not available in lathe yet")
 
     def rl_value(name: str) -> Status:
@@ -67,6 +69,8 @@ def value_statuses() -> dict[str, list[tuple[str, Status]]]:
 
     def rl_type(name: str, kind: str) -> Status:
         if name in table.RL_DATASET_TYPES and kind in table.RL_METHODS:
+            return Status("implemented", "rl")
+        if f"{kind}.{name.removesuffix('.load')}" in table.REWARD_DATASET_TYPES:  # Axolotl's bradley_terry/<module>
             return Status("implemented", "rl")
         return Status("refused", f"an RL dataset type (rl: {kind}) that lathe-rl does not provide yet")
 

@@ -68,6 +68,7 @@ INTEGRATION_REASONS: dict[str, str] = {
 _RL_KEYS = (
     "rl", "trl", "rl_beta", "dpo_beta", "dpo_label_smoothing", "dpo_use_weighting", "orpo_alpha",
     "kto_desirable_weight", "kto_undesirable_weight", "simpo_gamma", "cpo_alpha", "max_prompt_len",
+    "reward_model", "process_reward_model", "num_labels", "center_rewards_coefficient",
 )
 _TORCHAO_KEYS = ("qat", "quantization", "fp8", "fp8_config", "fp8_enable_fsdp_float8_all_gather")
 CORE_KEYS_IN_PLUGINS: dict[str, str] = {**dict.fromkeys(_RL_KEYS, "rl"), **dict.fromkeys(_TORCHAO_KEYS, "torchao")}
@@ -77,6 +78,8 @@ RL_DATASET_TYPES: frozenset[str] = frozenset(
     {f"{fmt}.{variant}" for fmt in ("chatml", "llama3") for variant in ("default", "intel", "prompt_pairs", "ultra", "argilla_chat")}
     | {"chat_template.default"}
 )
+# Dataset types of reward_model / process_reward_model that lathe-rl provides.
+REWARD_DATASET_TYPES: frozenset[str] = frozenset({"bradley_terry.chat_template", "stepwise_supervised"})
 
 # Axolotl key → the lathe key that means the same. The Axolotl spelling works, with a warning.
 ALIASES: dict[str, str] = {
@@ -252,10 +255,6 @@ REFUSED.update({
     "dpo_use_liger_kernel": "Liger's fused DPO loss is " + _RL_NOT_YET,
     "precompute_ref_log_probs": "precomputed reference log-probabilities are " + _RL_NOT_YET
     + " (the reference runs with each batch; under LoRA it is the base, no second copy)",
-    "reward_model": "reward-model training is " + _RL_NOT_YET,
-    "process_reward_model": "process reward-model training is " + _RL_NOT_YET,
-    "center_rewards_coefficient": "reward-model training is " + _RL_NOT_YET,
-    "num_labels": "reward-model training is " + _RL_NOT_YET,
     "kd_online_server": _KD_ONLINE,
     "kd_online_server_base_url": _KD_ONLINE,
     "kd_online_timeout": _KD_ONLINE,
@@ -269,11 +268,9 @@ REFUSED.update({
 # Dataset-entry keys (``datasets[i].key``) of Axolotl that no core prompt strategy reads.
 DATASET_KEYS_IN_PLUGINS: dict[str, str] = {
     "logprobs_field": "kd", "temperature": "kd", "field_chosen": "rl", "field_rejected": "rl",
+    "step_separator": "rl", "train_on_last_step_only": "rl", "max_completion_length": "rl",
 }
 DATASET_REFUSED: dict[str, str] = {
-    "step_separator": "stepwise_supervised datasets are not available yet",
-    "train_on_last_step_only": "stepwise_supervised datasets are not available yet",
-    "max_completion_length": "stepwise_supervised datasets are not available yet",
     "length": "synthetic datasets are not available yet",
     "max_input_id": "synthetic datasets are not available yet",
     "min_input_id": "synthetic datasets are not available yet",
