@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from lathe.errors import LatheError
+from lathe.models.loading import CLASSIFIER_HEADS, classifier_task
 from lathe.models.vision import is_multimodal, language_lora_targets
 
 if TYPE_CHECKING:
@@ -47,18 +48,6 @@ def modules_to_save(cfg: Config, model: PreTrainedModel, new_tokens: bool) -> li
     return chosen or None
 
 
-def task_type(model: PreTrainedModel) -> str:
-    """peft's task type for the model's head. For a classification head (a reward model's, built by
-    a plugin's ``lathe_model_class``) peft then trains and saves the new ``score``/``classifier``
-    layer with the adapter; under CAUSAL_LM it would stay frozen at its random start."""
-    name = type(model).__name__
-    if name.endswith("ForSequenceClassification"):
-        return "SEQ_CLS"
-    if name.endswith("ForTokenClassification"):
-        return "TOKEN_CLS"
-    return "CAUSAL_LM"
-
-
 def lora_config(cfg: Config, model: PreTrainedModel, new_tokens: bool) -> LoraConfig:
     from peft import LoraConfig
 
@@ -79,11 +68,13 @@ def lora_config(cfg: Config, model: PreTrainedModel, new_tokens: bool) -> LoraCo
         "trainable_token_indices": cfg.peft_trainable_token_indices,
         "ensure_weight_tying": cfg.peft_ensure_weight_tying,
     }
+    classifier = classifier_task(type(model).__name__)
     return LoraConfig(
         **{k: v for k, v in optional.items() if v is not None},
-        task_type=task_type(model),
-        # a classification head is trained whole (peft's modules_to_save), never wrapped in LoRA by all-linear
-        exclude_modules=None if task_type(model) == "CAUSAL_LM" else ["score", "classifier"],
+        # a classification head (a reward model's, from a plugin's lathe_model_class): peft trains and saves
+        # the new layer whole with the adapter (modules_to_save); all-linear never wraps it in LoRA
+        task_type=classifier or "CAUSAL_LM",
+        exclude_modules=CLASSIFIER_HEADS if classifier else None,
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,

@@ -119,7 +119,20 @@ def require_bitsandbytes(what: str) -> None:
         raise LatheError(f"{what} needs the bitsandbytes package: pip install 'lathe[bnb]'") from exc
 
 
-def quantization_config(cfg: Config) -> Any:
+# transformers' names of a classification model's head (``*ForSequenceClassification`` /
+# ``*ForTokenClassification``): a new layer that is trained whole, never quantized or LoRA-wrapped
+CLASSIFIER_HEADS = ["score", "classifier"]
+
+
+def classifier_task(name: str) -> str | None:
+    """peft's task type of a classification class or model name (``SEQ_CLS``/``TOKEN_CLS``), else None."""
+    for suffix, task in (("ForSequenceClassification", "SEQ_CLS"), ("ForTokenClassification", "TOKEN_CLS")):
+        if name.endswith(suffix):
+            return task
+    return None
+
+
+def quantization_config(cfg: Config, classifier: bool = False) -> Any:
     """A bitsandbytes config for ``load_in_4bit`` / ``load_in_8bit``, or None.
 
     bitsandbytes >= 0.45 quantizes and runs ``Linear4bit`` / ``Linear8bitLt`` on CPU as
@@ -132,7 +145,7 @@ def quantization_config(cfg: Config) -> Any:
     from transformers import BitsAndBytesConfig
 
     if cfg.load_in_8bit:
-        return BitsAndBytesConfig(load_in_8bit=True)
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=CLASSIFIER_HEADS if classifier else None)
     compute = cfg.bnb_4bit_compute_dtype or ("bfloat16" if use_bf16(cfg) else "float16" if cfg.fp16 else "float32")
     from lathe.distributed.engine import fsdp_enabled
 
@@ -144,6 +157,7 @@ def quantization_config(cfg: Config) -> Any:
         bnb_4bit_quant_type=cfg.bnb_4bit_quant_type,
         bnb_4bit_use_double_quant=cfg.bnb_4bit_use_double_quant,
         bnb_4bit_compute_dtype=getattr(torch, compute),
+        llm_int8_skip_modules=CLASSIFIER_HEADS if classifier else None,  # the head stays a plain trainable Linear
         **storage,
     )
 
@@ -214,7 +228,7 @@ def _build_model(cfg: Config, config: PretrainedConfig, plugins: Plugins | None)
         token=cfg.hub_token,
     )
     kwargs.update(cfg.overrides_of_model_kwargs or {})
-    quant = quantization_config(cfg)
+    quant = quantization_config(cfg, classifier=classifier_task(cls.__name__) is not None)
     if quant is not None:
         kwargs.update(quantization_config=quant, device_map={"": quantized_device()})
     try:
