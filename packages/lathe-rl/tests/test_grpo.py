@@ -3,9 +3,11 @@ task whose mean reward rises."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lathe.config import ConfigError, validate
 from lathe.plugins import Plugins
@@ -72,5 +74,30 @@ def test_a_missing_reward_file_is_named(tmp_path: Path, monkeypatch: pytest.Monk
 
     monkeypatch.chdir(tmp_path)
     cfg = _grpo_config(tmp_path, reward_funcs=["missing.exact_match"])
-    with pytest.raises(LatheError, match="trl.reward_funcs: 'missing.exact_match': no file"):
+    with pytest.raises(LatheError, match=r"trl.reward_funcs: 'missing.exact_match': no file missing.py \(looked for "
+                                         + re.escape(str(tmp_path.resolve() / "missing.py"))):
         run_training(cfg)
+
+
+def test_reward_file_next_to_the_config_is_found_from_another_directory(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lathe train configs/grpo.yml` run from elsewhere finds configs/rewards.py, logs where, and
+    the saved lathe_config.yaml records no folder."""
+    from click.testing import CliRunner
+
+    from lathe.cli.commands import cli
+
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    cfg = _grpo_config(tmp_path, num_generations=2, max_completion_length=2)
+    (tmp_path / "rewards.py").rename(folder / "rewards.py")
+    cfg["max_steps"] = 1
+    (folder / "grpo.yml").write_text(yaml.safe_dump(cfg))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = CliRunner().invoke(cli, ["train", str(folder / "grpo.yml")])
+    assert result.exit_code == 0, result.output
+    assert f"trl.reward_funcs: rewards.early_letter from {folder.resolve() / 'rewards.py'}" in result.output
+    saved = (tmp_path / "out" / "lathe_config.yaml").read_text()
+    assert str(folder) not in saved and "config_dir" not in saved

@@ -156,7 +156,7 @@ def grpo_trainer_for(cfg: Any, settings: Any) -> type[GRPOTrainer]:
     trl = cfg.trl
     names = trl.reward_funcs or []
     weights = trl.reward_weights or [1.0] * len(names)
-    rewards = [(name, load_reward(name), float(w)) for name, w in zip(names, weights, strict=True)]
+    rewards = [(name, load_reward(name, cfg.config_dir), float(w)) for name, w in zip(names, weights, strict=True)]
     generation = {"num_generations": trl.num_generations or 8, "max_completion_length": trl.max_completion_length or 256,
                   "temperature": trl.temperature if trl.temperature is not None else 1.0}
     return type("GRPOTrainer", (GRPOTrainer,), {"settings": settings, "rewards": rewards, "generation": generation,

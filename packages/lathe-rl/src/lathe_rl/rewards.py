@@ -4,9 +4,9 @@ A reward function is called as TRL calls it: ``f(prompts=[...], completions=[...
 with one entry per completion (texts) and the row's other dataset columns as lists, and
 returns one float per completion (``None`` counts as 0).
 
-``module.function`` names a Python file ``module.py`` in the working directory (where lathe is
-run, as for every relative path of a config). It is loaded only when the config names it, and
-its path is logged.
+``module.function`` names a Python file ``module.py`` (``pkg.module.function``: ``pkg/module.py``)
+next to the config file, else in the working directory (where Axolotl, which imports it as a
+module, finds it). It is loaded only when the config names it, and its path is logged.
 """
 
 from __future__ import annotations
@@ -41,17 +41,22 @@ def think_format(completions: list[str], **_: Any) -> list[float]:
 BUILTINS: dict[str, RewardFn] = {"length": length, "think_format": think_format}
 
 
-def load_reward(name: str, folder: Path | None = None) -> RewardFn:
-    """The reward function ``name`` (a built-in, or ``module.function`` from ``module.py``)."""
+def load_reward(name: str, config_dir: Path | None = None) -> RewardFn:
+    """The reward function ``name``: a built-in, or ``module.function`` from ``module.py`` in
+    ``config_dir`` (the config file's folder; None for a config built in Python), else the
+    working directory."""
     if name in BUILTINS:
         return BUILTINS[name]
     module_name, _, func = name.rpartition(".")
     if not module_name:
         raise LatheError(f"trl.reward_funcs: {name!r} is neither a built-in ({', '.join(BUILTINS)}) nor "
-                         "module.function (a function in module.py next to where lathe runs)")
-    path = (folder or Path.cwd()) / (module_name.replace(".", "/") + ".py")
-    if not path.is_file():
-        raise LatheError(f"trl.reward_funcs: {name!r}: no file {path}")
+                         "module.function (a function in module.py next to the config)")
+    relative = Path(module_name.replace(".", "/") + ".py")
+    folders = list(dict.fromkeys(f.resolve() for f in (config_dir, Path.cwd()) if f is not None))
+    path = next((f / relative for f in folders if (f / relative).is_file()), None)
+    if path is None:
+        where = " or ".join(str(f / relative) for f in folders)
+        raise LatheError(f"trl.reward_funcs: {name!r}: no file {relative} (looked for {where})")
     log.info("trl.reward_funcs: loading %s from %s", func, path.resolve())
     print(f"lathe: trl.reward_funcs: {name} from {path.resolve()}", file=sys.stderr)
     spec = importlib.util.spec_from_file_location(f"lathe_rl_rewards_{module_name}", path)

@@ -139,3 +139,16 @@ def test_a_plugins_secret_fields_are_refused_on_the_command_line(tmp_path: Path)
     assert "abc123" not in str(info.value)
     cfg, _ = load_config(path, ["learning_rate=0.1"], plugins=plugins)
     assert cfg.learning_rate == 0.1
+
+
+def test_a_loaded_config_knows_its_folder_and_never_saves_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "configs").mkdir()
+    path = tmp_path / "configs" / "cfg.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    monkeypatch.chdir(tmp_path)
+    cfg, _ = load_config("configs/cfg.yaml")
+    assert cfg.config_dir == (tmp_path / "configs").resolve()
+    assert cfg.model_copy(update={"max_steps": 3}).config_dir == cfg.config_dir
+    assert validate(BASE, Plugins()).config_dir is None  # built from a dict
+    saved = save_resolved(cfg, tmp_path / "out").read_text()
+    assert "configs" not in saved and "config_dir" not in yaml.safe_load(saved)

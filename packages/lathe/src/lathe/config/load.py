@@ -413,6 +413,7 @@ def load_config(
         earlier = []
     refuse_secret_overrides(overrides, plugins)
     cfg = validate(data, plugins, source=str(path), lines=lines, earlier=earlier, check_data=check_data)
+    cfg.read_from(path)
     return cfg, plugins
 
 

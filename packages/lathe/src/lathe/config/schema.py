@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, create_model, model_validator
+from pydantic import BaseModel, PrivateAttr, create_model, model_validator
 
 from lathe.config.adapter import AdapterSection
 from lathe.config.data import DataSection
@@ -40,6 +41,21 @@ class CoreConfig(
     DistributedSection, EnginesSection
 ):
     """Every key the core understands. Plugins' fields are merged in by :func:`config_class`."""
+
+    # not a key: where the config was read from (set by load_config), so never dumped or saved
+    _config_dir: Path | None = PrivateAttr(default=None)
+
+    @property
+    def config_dir(self) -> Path | None:
+        """The folder of the YAML file this config was read from (absolute), None for a config
+        built from a dict. Files the config names by a relative name that is not a key's own
+        path (GRPO's ``reward_funcs: [rewards.exact_match]``) are looked up here. It is not part
+        of the config: ``lathe_config.yaml`` in ``output_dir`` does not record it."""
+        return self._config_dir
+
+    def read_from(self, path: str | Path) -> None:
+        """Record the YAML file this config was read from (:attr:`config_dir`)."""
+        self._config_dir = Path(path).resolve().parent
 
     @model_validator(mode="before")
     @classmethod
