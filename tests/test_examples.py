@@ -41,9 +41,11 @@ def _teacher_logprob_rows() -> list[dict[str, Any]]:
 
 
 def _intel_pairs() -> list[dict[str, Any]]:
-    """Preference pairs in the layout of argilla/distilabel-intel-orca-dpo-pairs (chatml.intel)."""
-    return [{"system": "You are terse.", "question": r["instruction"] + " " + r["input"], "chosen": r["output"],
-             "rejected": "nothing to reverse"} for r in alpaca_rows(16) if r["input"]]
+    """Preference pairs in the layout of argilla/distilabel-intel-orca-dpo-pairs (its question is in ``input``;
+    chatml.intel reads ``question``, Intel/orca_dpo_pairs' name, so both are there)."""
+    return [{"system": "You are terse.", "question": r["instruction"] + " " + r["input"],
+             "input": r["instruction"] + " " + r["input"], "chosen": r["output"], "rejected": "nothing to reverse"}
+            for r in alpaca_rows(16) if r["input"]]
 
 
 def _intel_kto() -> list[dict[str, Any]]:
@@ -57,6 +59,12 @@ def _gsm8k_rows() -> list[dict[str, Any]]:
     return [{"question": f"What is {i} plus {i}?", "answer": f"{i} + {i} = {2 * i}\n#### {2 * i}"} for i in range(16)]
 
 
+def _math_shepherd_rows() -> list[dict[str, Any]]:
+    """Step-labelled solutions in the layout of trl-lib/math_shepherd (stepwise_supervised)."""
+    return [{"prompt": f"What is {i} plus {i}?", "completions": [f"{i} + {i} is {2 * i + i % 2}.", f"The answer is {2 * i}."],
+             "labels": [i % 2 == 0, True]} for i in range(16)]
+
+
 # Hub datasets the examples name → rows with the same columns, written to a local file in the test.
 DATA_STAND_INS: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "yahma/alpaca-cleaned": lambda: alpaca_rows(16),
@@ -67,6 +75,7 @@ DATA_STAND_INS: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "argilla/distilabel-intel-orca-dpo-pairs": _intel_pairs,
     "argilla/distilabel-intel-orca-kto": _intel_kto,
     "openai/gsm8k": _gsm8k_rows,
+    "trl-lib/math_shepherd": _math_shepherd_rows,
 }
 # The overrides every training run gets (examples/README.md explains each).
 CI_OVERRIDES = [
