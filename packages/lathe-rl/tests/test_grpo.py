@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from lathe.config import ConfigError, validate
+from lathe.errors import LatheError
 from lathe.plugins import Plugins
 from lathe.testing import base_config, run_training, write_jsonl
 
@@ -70,8 +71,6 @@ def test_bad_grpo_settings_are_named(tmp_path: Path, trl: dict[str, object], mes
 
 
 def test_a_missing_reward_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lathe.errors import LatheError
-
     monkeypatch.chdir(tmp_path)
     cfg = _grpo_config(tmp_path, reward_funcs=["missing.exact_match"])
     with pytest.raises(LatheError, match=r"trl.reward_funcs: 'missing.exact_match': no file missing.py \(looked for "
@@ -79,25 +78,80 @@ def test_a_missing_reward_file_is_named(tmp_path: Path, monkeypatch: pytest.Monk
         run_training(cfg)
 
 
-def test_reward_file_next_to_the_config_is_found_from_another_directory(tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """`lathe train configs/grpo.yml` run from elsewhere finds configs/rewards.py, logs where, and
-    the saved lathe_config.yaml records no folder."""
+AXOLOTL_FILE = REWARDS + '''
+
+def gsm8k_transform(cfg, *args, **kwargs):
+    """Axolotl's GRPO dataset transform: the question becomes the prompt, the answer stays a column."""
+    def transform_fn(example, tokenizer=None):
+        assert tokenizer is not None
+        return {"prompt": [{"role": "user", "content": example["question"]}], "answer": example["answer"]}
+    return transform_fn, {"remove_columns": ["question"]}
+
+
+def no_question(prompts, completions, answer, **columns):
+    assert "question" not in columns and answer[0] == "4"  # remove_columns honoured, the answer column kept
+    return [0.0] * len(completions)
+'''
+
+
+def _axolotl_grpo(tmp_path: Path) -> Path:
+    """An Axolotl GRPO config (no plugins: line, dataset type and rewards from configs/rewards.py)."""
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "rewards.py").write_text(AXOLOTL_FILE)
+    data = tmp_path / "gsm8k.jsonl"
+    write_jsonl([{"question": f"What is {i} plus 2?", "answer": "4"} for i in range(8)], data)
+    cfg = base_config(tmp_path, rl="grpo", max_steps=1, micro_batch_size=2,
+                      trl={"num_generations": 2, "max_completion_length": 2,
+                           "reward_funcs": ["rewards.early_letter", "rewards.no_question"]},
+                      datasets=[{"path": str(data), "type": "rewards.gsm8k_transform"}])
+    (folder / "grpo.yml").write_text(yaml.safe_dump(cfg))
+    return folder / "grpo.yml"
+
+
+def test_axolotl_grpo_config_runs_unchanged_from_another_directory(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lathe train configs/grpo.yml` run from elsewhere finds configs/rewards.py for the dataset
+    transform and the reward functions, logs where, and the saved lathe_config.yaml records no folder."""
     from click.testing import CliRunner
 
     from lathe.cli.commands import cli
 
-    folder = tmp_path / "configs"
-    folder.mkdir()
-    cfg = _grpo_config(tmp_path, num_generations=2, max_completion_length=2)
-    (tmp_path / "rewards.py").rename(folder / "rewards.py")
-    cfg["max_steps"] = 1
-    (folder / "grpo.yml").write_text(yaml.safe_dump(cfg))
+    path = _axolotl_grpo(tmp_path)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    result = CliRunner().invoke(cli, ["train", str(folder / "grpo.yml")])
+    assert CliRunner().invoke(cli, ["config", "validate", str(path)]).exit_code == 0
+    result = CliRunner().invoke(cli, ["train", str(path)])
     assert result.exit_code == 0, result.output
-    assert f"trl.reward_funcs: rewards.early_letter from {folder.resolve() / 'rewards.py'}" in result.output
+    rewards = path.parent.resolve() / "rewards.py"
+    assert f"trl.reward_funcs: rewards.early_letter from {rewards}" in result.output
+    assert f"dataset type rewards.gsm8k_transform from {rewards}" in result.output
     saved = (tmp_path / "out" / "lathe_config.yaml").read_text()
-    assert str(folder) not in saved and "config_dir" not in saved
+    assert str(path.parent) not in saved and "config_dir" not in saved
+
+
+def test_editing_the_transform_prepares_the_data_again(tmp_path: Path) -> None:
+    from lathe.config import load_config
+    from lathe.data.prepare import prepare_datasets
+    from lathe.testing import tiny_tokenizer
+
+    path = _axolotl_grpo(tmp_path)
+    cfg, plugins = load_config(path)
+    first = prepare_datasets(cfg, tiny_tokenizer(), plugins)
+    rewards = path.parent / "rewards.py"
+    rewards.write_text(rewards.read_text().replace('"content": example["question"]', '"content": "Q: " + example["question"]'))
+    second = prepare_datasets(cfg, tiny_tokenizer(), plugins)
+    assert first.path != second.path
+    assert tiny_tokenizer().decode(second.train[0]["input_ids"]).count("Q: ") == 1
+
+
+def test_a_missing_transform_file_is_named(tmp_path: Path) -> None:
+    from lathe.config import load_config
+    from lathe.train.run import train
+
+    path = _axolotl_grpo(tmp_path)
+    path.write_text(path.read_text().replace("rewards.gsm8k_transform", "nothere.gsm8k_transform"))
+    cfg, plugins = load_config(path)
+    with pytest.raises(LatheError, match=r"datasets\[0\]\.type: 'nothere.gsm8k_transform': no file nothere.py"):
+        train(cfg, plugins)

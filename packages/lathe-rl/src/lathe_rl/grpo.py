@@ -16,14 +16,19 @@ swanlab plugin's completion table): ``{"prompt", "completion", "reward"}`` per c
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
 import json
+import sys
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 
 from lathe.data.strategies import Example, PromptStrategy
-from lathe_rl.rewards import RewardFn, load_reward
+from lathe.errors import LatheError
+from lathe_rl.rewards import RewardFn, load_function, load_reward, user_file
 from lathe_rl.strategies import REWARD_COLUMNS
 from lathe_rl.trainer import PreferenceTrainer
 
@@ -104,8 +109,6 @@ class GRPOTrainer(PreferenceTrainer):
         for name, fn, weight in self.rewards:
             values = fn(prompts=prompts, completions=completions, **extra)
             if len(values) != len(completions):
-                from lathe.errors import LatheError
-
                 raise LatheError(f"trl.reward_funcs: {name} returned {len(values)} rewards for {len(completions)} completions")
             total += weight * torch.tensor([float(v) if v is not None else 0.0 for v in values])
         return total
@@ -161,3 +164,43 @@ def grpo_trainer_for(cfg: Any, settings: Any) -> type[GRPOTrainer]:
                   "temperature": trl.temperature if trl.temperature is not None else 1.0}
     return type("GRPOTrainer", (GRPOTrainer,), {"settings": settings, "rewards": rewards, "generation": generation,
                                                 "loss_type": trl.loss_type or "dapo"})
+
+
+class AxolotlTransform(PromptOnly):
+    """Axolotl's GRPO dataset ``type: module.function``: ``function(cfg)`` in the user's ``module.py``
+    (next to the config, else in the working directory) returns ``transform(row[, tokenizer])``, or
+    ``(transform, {"remove_columns": [...] or "__all__"})``; each transformed row, whose ``prompt``
+    is text or a message list, is then read as a ``grpo.chat_template`` row. The file is loaded
+    only when the config names it, in each tokenizing process, and its digest is part of the
+    prepared-data cache key (editing it re-prepares the data)."""
+
+    keys: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, cfg: Any, tokenizer: Any, options: dict[str, Any]):
+        super().__init__(cfg, tokenizer, {"field_prompt": "prompt", **options})
+        self.path, self.func = user_file(options["type"], getattr(cfg, "config_dir", None))
+        print(f"lathe: dataset type {options['type']} from {self.path}", file=sys.stderr)
+        self._transform: tuple[Callable[..., dict[str, Any]], Any] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**super().__getstate__(), "_transform": None}  # the user's functions are loaded again there
+
+    def source_digest(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+    def _load(self) -> tuple[Callable[..., dict[str, Any]], Any]:
+        try:
+            made = load_function(self.path, self.func)(self.cfg)
+        except LatheError as exc:
+            raise LatheError(f"type {self.options['type']!r}: {exc}") from exc
+        fn, extra = made if isinstance(made, tuple) else (made, {})
+        if "tokenizer" in inspect.signature(fn).parameters:
+            fn = functools.partial(fn, tokenizer=self.tokenizer)
+        return fn, (extra or {}).get("remove_columns") or []
+
+    def tokenize(self, row: dict[str, Any]) -> Example:
+        if self._transform is None:
+            self._transform = self._load()
+        fn, removed = self._transform
+        kept = {} if removed == "__all__" else {k: v for k, v in row.items() if k not in removed}
+        return super().tokenize({**kept, **fn(dict(row))})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from lathe.hookspecs import hookimpl
@@ -50,9 +51,25 @@ def lathe_pre_model_load(cfg: Any) -> None:
     names = _dataset_types(method)
     for where, entries in (("datasets", cfg.datasets or []), ("test_datasets", cfg.test_datasets or [])):
         for i, entry in enumerate(entries):
-            if entry.type not in names:
+            if entry.type not in names and not (method == "grpo" and _user_transform(entry.type)):
                 raise LatheError(f"{where}[{i}].type: {entry.type!r} is not a dataset type for {setting_of(method)}; "
                                  f"use one of {', '.join(sorted(names))}")
+
+
+def _user_transform(name: Any) -> bool:
+    """``module.function``: a transform in the user's ``module.py`` (Axolotl's GRPO dataset types)."""
+    return isinstance(name, str) and re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", name) is not None
+
+
+@hookimpl
+def lathe_dataset_type(cfg: Any, name: str) -> Any:
+    """Axolotl's GRPO ``type: rewards.gsm8k_transform``: a transform function in the user's file
+    (cfg is None when only the raw config is checked: the type is then taken as such a name)."""
+    if (cfg is not None and method_of(cfg) != "grpo") or not _user_transform(name):
+        return None
+    from lathe_rl.grpo import AxolotlTransform
+
+    return AxolotlTransform
 
 
 def _dataset_types(method: str) -> list[str]:

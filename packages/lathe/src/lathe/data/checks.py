@@ -52,7 +52,7 @@ def data_problems(data: Mapping[str, Any], plugins: Plugins, lines: Lines) -> li
             except ValidationError:
                 continue  # the schema reports it
             where = f"{name}[{i}]"
-            problems += [with_line(p, lines) for p in _entry_problems(entry, where, registry)]
+            problems += [with_line(p, lines) for p in _entry_problems(entry, where, registry, plugins)]
             try:
                 local_files(entry, where)
             except LatheError as exc:
@@ -60,7 +60,7 @@ def data_problems(data: Mapping[str, Any], plugins: Plugins, lines: Lines) -> li
     return problems
 
 
-def _entry_problems(entry: Any, where: str, registry: dict[str, Any]) -> list[str]:
+def _entry_problems(entry: Any, where: str, registry: dict[str, Any], plugins: Plugins) -> list[str]:
     from lathe.config.compat.docs import value_statuses
 
     kind = entry.type
@@ -79,11 +79,14 @@ def _entry_problems(entry: Any, where: str, registry: dict[str, Any]) -> list[st
         if kind in dict(values["datasets[].type"]):
             return [f"{where}.type: {kind!r} is an Axolotl dataset type lathe does not provide yet "
                     f"(available: {', '.join(sorted(registry))})"]
-        from difflib import get_close_matches
+        found = plugins.call("lathe_dataset_type", cfg=None, name=kind)  # a plugin's type for a user's file
+        if found is None:
+            from difflib import get_close_matches
 
-        close = get_close_matches(kind, list(registry), n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        return [f"{where}.type: unknown prompt strategy {kind!r}; {hint}(known: {', '.join(sorted(registry))})"]
+            close = get_close_matches(kind, list(registry), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            return [f"{where}.type: unknown prompt strategy {kind!r}; {hint}(known: {', '.join(sorted(registry))})"]
+        registry = {**registry, kind: found}  # its keys are checked below
     problems = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # renamed keys warn again when the data is prepared

@@ -191,9 +191,9 @@ def _plan(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: Plugins) -> 
         entries, name = [p.as_dataset() for p in cfg.pretraining_dataset], "pretraining_dataset"
     else:
         entries, name = list(cfg.datasets), "datasets"
-    train = [(f"{name}[{i}]", e, build_strategy(e, f"{name}[{i}]", cfg, tokenizer, registry))
+    train = [(f"{name}[{i}]", e, build_strategy(e, f"{name}[{i}]", cfg, tokenizer, registry, plugins))
              for i, e in enumerate(entries)]
-    test = [(f"test_datasets[{i}]", e, build_strategy(e, f"test_datasets[{i}]", cfg, tokenizer, registry))
+    test = [(f"test_datasets[{i}]", e, build_strategy(e, f"test_datasets[{i}]", cfg, tokenizer, registry, plugins))
             for i, e in enumerate(cfg.test_datasets or [])]
     return train, test
 
@@ -201,7 +201,8 @@ def _plan(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: Plugins) -> 
 def prepare_datasets(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: Plugins) -> PreparedData:
     """The run's prepared data, from the cache when its key matches, else built and cached."""
     train_plan, test_plan = _plan(cfg, tokenizer, plugins)
-    sources = [_source_id(e, w) for w, e, _ in train_plan] + ["test"] + [_source_id(e, w) for w, e, _ in test_plan]
+    sources = [_source_id(e, w) + s.source_digest() for w, e, s in train_plan] + ["test"]
+    sources += [_source_id(e, w) + s.source_digest() for w, e, s in test_plan]
     # the seed shapes the split, the shuffle and the bin order, though it lives outside the data keys
     key = cache_key(cfg, tokenizer, sources, {"seed": cfg.seed})
     root = prepared_root(cfg)

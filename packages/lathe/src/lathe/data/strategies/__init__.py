@@ -116,6 +116,11 @@ class PromptStrategy:
         """Token ids of ``text``; the tokenizer's BOS etc. only for the first piece of a row."""
         return list(self.tokenizer(text, add_special_tokens=first)["input_ids"])
 
+    def source_digest(self) -> str:
+        """A digest of what the strategy reads besides the rows and its options (a user's
+        transform file), part of the prepared-data cache key; empty for most strategies."""
+        return ""
+
     def rows_per_batch(self) -> int:
         """Rows tokenized together (a batched strategy's rows never combine across batches)."""
         return ROWS_PER_BATCH
@@ -193,9 +198,10 @@ def strategy_registry(plugins: Plugins) -> dict[str, type[PromptStrategy]]:
 
 def build_strategy(
     entry: DatasetConfig, where: str, cfg: Config, tokenizer: PreTrainedTokenizerBase,
-    registry: dict[str, type[PromptStrategy]],
+    registry: dict[str, type[PromptStrategy]], plugins: Plugins | None = None,
 ) -> PromptStrategy:
-    """The strategy for the entry at ``where`` (``datasets[0]``), its entry keys validated."""
+    """The strategy for the entry at ``where`` (``datasets[0]``), its entry keys validated; a type
+    the registry lacks is asked of the plugins (``lathe_dataset_type``)."""
     raw = dict(entry.model_extra or {})
     kind = entry.type
     if isinstance(kind, dict):
@@ -203,6 +209,12 @@ def build_strategy(
         kind = "user_defined"
     if kind is None:
         raise LatheError(f"{where}.type: missing; name a prompt strategy ({', '.join(sorted(registry))})")
+    found = plugins.call("lathe_dataset_type", cfg=cfg, name=kind) if plugins and kind not in registry else None
+    if found is not None:
+        try:
+            return found(cfg, tokenizer, {**found.resolve_options(raw, where), "type": kind})  # type: ignore[no-any-return]
+        except LatheError as exc:
+            raise LatheError(f"{where}.type: {exc}") from exc
     if kind not in registry:
         close = get_close_matches(kind, list(registry), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
