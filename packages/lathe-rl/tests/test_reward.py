@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -97,6 +98,15 @@ def test_reward_model_without_plugins_line_ranks_held_out_pairs(tmp_path: Path) 
 
     saved = AutoModelForSequenceClassification.from_pretrained(result.output_dir)
     assert saved.config.num_labels == 1 and type(saved).__name__ == "LlamaForSequenceClassification"
+    from lathe.infer import run_inference  # a reward model scores what lathe inference is given
+
+    text = "<|im_start|>user\nName two things (0).<|im_end|>\n<|im_start|>assistant\nred blue<|im_end|>"
+    cfg = reward_config(tmp_path)
+    plugins = Plugins.load(["rl"])
+    answer = run_inference(validate(cfg, plugins), plugins, prompt=text)
+    with torch.no_grad():
+        expected = saved(**tiny_tokenizer()(text, return_tensors="pt", add_special_tokens=False)).logits[0, 0]
+    assert answer == [f"reward: {expected.item():.4f}"]
 
 
 def test_lora_reward_model_trains_and_saves_its_head_and_keeps_the_base(tmp_path: Path) -> None:
@@ -164,6 +174,12 @@ def test_process_reward_model_trains_and_reloads(tmp_path: Path) -> None:
     base = AutoModelForTokenClassification.from_pretrained(tmp_path / "model-llama", num_labels=2)
     reloaded = PeftModel.from_pretrained(base, result.output_dir)
     assert reloaded(input_ids=torch.tensor([[5, 6]])).logits.shape == (1, 2, 2)
+    from lathe.infer import run_inference
+
+    plugins = Plugins.load(["rl"])
+    cfg = validate(prm_config(tmp_path, adapter="lora", lora_r=4, lora_alpha=8, lora_target_linear=True), plugins)
+    (answer,) = run_inference(cfg, plugins, prompt="3+1?three and one\nmake four\n")
+    assert re.fullmatch(r"step labels: [01] \(p=0\.\d+\), [01] \(p=0\.\d+\)", answer), answer
 
 
 @pytest.mark.parametrize(("row", "message"), [

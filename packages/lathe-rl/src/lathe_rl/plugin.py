@@ -123,3 +123,16 @@ def lathe_collator(cfg: Any, tokenizer: Any) -> Any:
     from lathe_rl.collate import PreferenceCollator
 
     return PreferenceCollator(pad_id_of(tokenizer), cfg.sequence_len)
+
+
+@hookimpl
+def lathe_generate(cfg: Any, model: Any, tokenizer: Any, prompt: str) -> str | None:
+    """A reward model scores instead of generating: ``lathe inference`` prints the reward of the
+    text as typed (reward_model) or the class of each step end (process_reward_model)."""
+    method = method_of(cfg)
+    if method not in ("reward", "prm"):
+        return None
+    from lathe_rl.reward import score_text
+
+    return score_text(cfg, model, tokenizer, prompt)
+

@@ -113,3 +113,22 @@ class ProcessRewardTrainer(PreferenceTrainer):
         loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
         labelled = labels != IGNORE
         return loss, {"accuracy": (logits.argmax(-1)[labelled] == labels[labelled]).float()}
+
+
+@torch.no_grad()
+def score_text(cfg: Any, model: torch.nn.Module, tokenizer: Any, text: str) -> str:
+    """``reward: r`` for a reward model; for a process reward model ``step labels: c (p=…), …`` at
+    each token that ends a step (the last token of the first dataset's ``step_separator``)."""
+    enc = tokenizer(text, return_tensors="pt", add_special_tokens=False)
+    device = next(model.parameters()).device
+    logits = model(**{k: v.to(device) for k, v in enc.items()}).logits.float()
+    if cfg.reward_model:
+        return f"reward: {logits[0, 0].item():.4f}"
+    entries = cfg.datasets or []
+    separator = (entries[0].model_extra or {}).get("step_separator", "\n") if entries else "\n"
+    ids = enc["input_ids"][0].tolist()
+    end = tokenizer(separator, add_special_tokens=False)["input_ids"][-1:]
+    ends = [i for i, token in enumerate(ids) if [token] == end] or [len(ids) - 1]
+    probs = logits[0].softmax(-1)
+    return "step labels: " + ", ".join(f"{int(probs[i].argmax())} (p={float(probs[i].max()):.3f})" for i in ends)
+

@@ -171,6 +171,8 @@ def test_key_implies_its_plugin_without_a_plugins_line(
 
     path.write_text("base_model: m\ndatasets:\n  - path: d.jsonl\n    type: alpaca\nkplug_rate: null\n")
     assert load_config(path)[1].names == []  # unset enables nothing
+    path.write_text("base_model: m\ndatasets:\n  - path: d.jsonl\n    type: alpaca\nkplug_rate: false\n")
+    assert load_config(path)[1].names == []  # `reward_model: false` in an SFT config: nothing, and no error
 
     monkeypatch.setitem(table.PLUGINS, "absent", True)
     monkeypatch.setitem(table.CORE_KEYS_IN_PLUGINS, "absent_key", "absent")

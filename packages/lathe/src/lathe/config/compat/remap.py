@@ -44,6 +44,8 @@ def remap(raw: Mapping[str, Any], lines: Lines | None = None) -> tuple[dict[str,
     out: dict[str, Any] = {}
     problems: list[str] = []
     for key, value in drop_unset(raw).items():
+        if value is False and key in table.CORE_KEYS_IN_PLUGINS:
+            continue  # `reward_model: false` asks for nothing: it neither enables its plugin nor needs it
         status = status_of(key)
         if status is None or status.kind == "implemented":
             out[key] = value
