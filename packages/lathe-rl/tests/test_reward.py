@@ -148,6 +148,13 @@ def test_stepwise_labels_sit_on_the_last_token_of_each_step(tmp_path: Path) -> N
     assert out["input_ids"] == tok("3+1?three and one\nmake four\ndone\n", add_special_tokens=False)["input_ids"]
     assert [i for i, lab in enumerate(out["labels"]) if lab != IGNORE] == ends
     assert [out["labels"][i] for i in ends] == [1, 1, 0]
+    import warnings
+
+    from lathe.data.prepare import prepare_datasets
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "no EOS is trained" warning: labels here are classes, not tokens
+        prepare_datasets(cfg, tok, plugins)
 
 
 def test_preprocess_debug_shows_the_step_labels(tmp_path: Path) -> None:

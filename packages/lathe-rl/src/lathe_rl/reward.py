@@ -50,6 +50,7 @@ class StepwiseSupervised(PromptStrategy):
 
     keys: ClassVar[dict[str, Any]] = {"step_separator": "\n", "max_completion_length": None,
                                       "train_on_last_step_only": False}
+    next_token_labels: ClassVar[bool] = False  # a label is its step's class
 
     def _label(self, value: Any, step: int) -> int:
         classes = self.cfg.num_labels or 2

@@ -220,7 +220,8 @@ def prepare_datasets(cfg: Config, tokenizer: PreTrainedTokenizerBase, plugins: P
     log.info("prepared data %s (%s)", folder, "built" if built_here else "loaded from cache")
     for line in data.report.lines():
         log.info(line)
-    if data.report.eos_trained == 0 and tokenizer.eos_token_id is not None:
+    predicts_tokens = all(s.next_token_labels for _, _, s in train_plan)
+    if data.report.eos_trained == 0 and tokenizer.eos_token_id is not None and predicts_tokens:
         warnings.warn("no EOS or end-of-turn token is trained: the model will not learn to stop "
                       "(check train_on_eos / train_on_eot)",
                       DataWarning, stacklevel=2)

@@ -68,6 +68,9 @@ class PromptStrategy:
     keys: ClassVar[dict[str, Any]] = {}
     renamed: ClassVar[dict[str, str]] = {}
     batched: ClassVar[bool] = False
+    # labels are the tokens a causal LM learns to predict (False: classes, as a process reward
+    # model's step labels; then "no EOS is trained" is no warning)
+    next_token_labels: ClassVar[bool] = True
 
     def __init__(self, cfg: Config, tokenizer: PreTrainedTokenizerBase, options: dict[str, Any]):
         self.cfg = cfg
