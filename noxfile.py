@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 
@@ -20,6 +21,9 @@ AXOLOTL = "axolotl==0.19.0"
 
 nox.options.sessions = ["lint", "tests", "extra", "e2e", "docs"]
 nox.options.reuse_venv = "yes"
+# uv creates each venv and installs into it from one shared cache (hard links, no bytecode compile):
+# a session's install takes seconds, where pip took ~40 s for torch and its companions alone.
+nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = False
 
 
@@ -32,24 +36,33 @@ TEST_EXTRAS = {"lathe": "test,bnb"}
 HEAVY_EXTRAS: list[str] = ["deepspeed", "ray"]
 
 
-# pip compiles every module it installs to bytecode unless told not to: for torch alone that is
-# ~18 s of a ~26 s install, in every session. Modules a test imports are compiled on first import.
-NO_COMPILE = "--no-compile"
+# Test runs spread over two worker processes (pytest-xdist): every test process runs single-threaded
+# (OMP_NUM_THREADS=1) on CI's two cores.
+WORKERS = ["-n", "2"]
+
+
+def _wheel_folders() -> list[str]:
+    """``--find-links`` for the folders pip is configured with (PIP_FIND_LINKS; the CPU torch wheel lies
+    there on this project's machines). uv does not read pip's configuration."""
+    folders = os.environ.get("PIP_FIND_LINKS", "/opt/wheels").split()
+    return [arg for folder in folders if Path(folder).is_dir() for arg in ("--find-links", folder)]
 
 
 def _install(session: nox.Session, *packages: str, extras: dict[str, str] | None = None) -> None:
-    session.install(NO_COMPILE, TORCH)
-    args: list[str] = []
+    """torch pinned in the same resolution as the packages, so no dependency can swap in another build."""
+    args: list[str] = [*_wheel_folders(), TORCH, "pytest-xdist"]
     for name in packages:
         args += ["-e", f"packages/{name}[{(extras or {}).get(name, 'test')}]"]
-    session.install(NO_COMPILE, *args)
+    session.install(*args)
 
 
 def _axolotl_src(session: nox.Session) -> str:
     """Axolotl's wheel, downloaded without dependencies and unpacked, for the key-list checks."""
     dest = Path(session.create_tmp()).resolve() / "axolotl-src"
     if not (dest / "axolotl").is_dir():
-        session.run("python", "-m", "pip", "download", AXOLOTL, "--no-deps", "-d", str(dest.parent), silent=True)
+        # the system's pip (a uv venv has none)
+        session.run("python3", "-m", "pip", "download", AXOLOTL, "--no-deps", "-d", str(dest.parent), silent=True,
+                    external=True)
         with zipfile.ZipFile(next(dest.parent.glob("axolotl-*.whl"))) as wheel:
             wheel.extractall(dest)
     return str(dest)
@@ -68,7 +81,7 @@ def tests(session: nox.Session, package: str) -> None:
         if HEAVY_EXTRAS:
             args = ["-m", " and ".join(f"not {name}" for name in HEAVY_EXTRAS)]
     session.chdir(ROOT / "packages" / package)
-    session.run("pytest", "tests", *args, *session.posargs, env=env)
+    session.run("pytest", "tests", *WORKERS, *args, *session.posargs, env=env)
 
 
 @nox.session
@@ -86,10 +99,18 @@ def e2e(session: nox.Session) -> None:
     """Real installs of every package, real entry points, tests across packages (with core's
     test extras: the examples' QLoRA configs train for real)."""
     _install(session, *PACKAGES, extras=TEST_EXTRAS)
-    session.install(NO_COMPILE, "hatchling")  # tests/test_plugin_scaffold.py builds the scaffolded plugin without network
-    session.install(NO_COMPILE, "-e", "examples/plugin-hello")  # the example plugin; tests/test_examples.py trains its config
+    # hatchling and pip: tests/test_plugin_scaffold.py builds and pip-installs the scaffolded plugin without
+    # network; examples/plugin-hello: tests/test_examples.py trains its config.
+    session.install(*_wheel_folders(), TORCH, "hatchling", "pip", "-e", "examples/plugin-hello")
     env = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "AXOLOTL_SRC": _axolotl_src(session)}
-    session.run("pytest", "tests", *session.posargs, env=env)
+    if session.posargs:
+        session.run("pytest", "tests", *session.posargs, env=env)
+        return
+    # Multi-process runs already keep both cores busy, and the scaffold test installs into this venv:
+    # they run after the rest, one at a time.
+    serial = ["tests/distributed", "tests/test_plugin_scaffold.py"]
+    session.run("pytest", "tests", *WORKERS, *(f"--ignore={path}" for path in serial), env=env)
+    session.run("pytest", *serial, env=env)
 
 
 @nox.session

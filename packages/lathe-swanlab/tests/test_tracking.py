@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from lathe.report import REPORT_FILE, RUN_FILE
 from lathe.testing import base_config, run_training
 from tests.runfiles import RUN_STATE_FINISHED, read_runs
 
@@ -39,7 +40,8 @@ def test_metrics_config_and_config_file_are_logged(tmp_path: Path, swanlog: Path
 def test_log_model_saves_the_final_model_files_to_the_run(tmp_path: Path, swanlog: Path) -> None:
     result = run_training(_cfg(tmp_path, swanlab_log_model=True, max_steps=1))
     (run,) = read_runs(swanlog)
-    top_level = sorted(p.name for p in result.output_dir.iterdir() if p.is_file())
+    # The run's record (lathe_run.json, report.html) is written after training ends, not a model file.
+    top_level = sorted(p.name for p in result.output_dir.iterdir() if p.is_file() and p.name not in {RUN_FILE, REPORT_FILE})
     assert "model.safetensors" in top_level and "config.json" in top_level
     assert set(top_level) <= set(run.saved)
     files = run.dir / "files"

@@ -53,13 +53,30 @@ def _install_killer(site: Path) -> Path:
     return site
 
 
-def lathe_train(cfg: dict[str, Any], path: Path, env: dict[str, str] | None = None,
-                launch: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
-    """``lathe train`` on ``cfg`` (written to ``path``) in a subprocess; ``launch`` are more
+def start_lathe_train(cfg: dict[str, Any], path: Path, env: dict[str, str] | None = None,
+                      launch: Sequence[str] = ()) -> subprocess.Popen[str]:
+    """Start ``lathe train`` on ``cfg`` (written to ``path``) in a subprocess; ``launch`` are more
     arguments of ``lathe train``, e.g. :func:`launched` for several processes."""
     path.write_text(yaml.safe_dump(cfg))
-    return subprocess.run([sys.executable, "-m", "lathe", "train", str(path), *launch], capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **(env or {})}, timeout=600)
+    return subprocess.Popen([sys.executable, "-m", "lathe", "train", str(path), *launch], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **(env or {})})
+
+
+def finished(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    """Wait for a :func:`start_lathe_train` process (10 minutes at most) and return what it printed."""
+    try:
+        out, err = process.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def lathe_train(cfg: dict[str, Any], path: Path, env: dict[str, str] | None = None,
+                launch: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
+    """``lathe train`` on ``cfg`` (written to ``path``) in a subprocess, waited for."""
+    return finished(start_lathe_train(cfg, path, env, launch))
 
 
 def launched(nproc: int) -> list[str]:
@@ -94,13 +111,14 @@ def check_resume_equals_uninterrupted(tmp_path: Path, cfg: dict[str, Any], max_s
            "plugins": sorted({*cfg.get("plugins", []), KILLER_NAME})}
     cfg.pop("saves_per_epoch", None)
 
+    # The uninterrupted and the interrupted run are independent: they run side by side.
     reference = {**cfg, "output_dir": str(tmp_path / "uninterrupted")}
-    done = lathe_train(reference, tmp_path / "uninterrupted.yaml", {"PYTHONPATH": path}, launch)
-    assert done.returncode == 0, done.stderr[-3000:]
-
+    uninterrupted = start_lathe_train(reference, tmp_path / "uninterrupted.yaml", {"PYTHONPATH": path}, launch)
     interrupted = {**cfg, "output_dir": str(tmp_path / "interrupted"), "auto_resume_from_checkpoints": True}
     env = {"PYTHONPATH": path, "LATHE_CONFORMANCE_KILL_AT": str(kill_at)}
-    killed = lathe_train(interrupted, tmp_path / "interrupted.yaml", env, launch)
+    killed = finished(start_lathe_train(interrupted, tmp_path / "interrupted.yaml", env, launch))
+    done = finished(uninterrupted)
+    assert done.returncode == 0, done.stderr[-3000:]
     was_killed = ("SIGKILL" in killed.stderr and killed.returncode != 0) if launch else killed.returncode == -signal.SIGKILL
     assert was_killed, f"the run was not killed at step {kill_at}: {killed.stderr[-3000:]}"
     resumed = lathe_train(interrupted, tmp_path / "interrupted.yaml", {"PYTHONPATH": path}, launch)
