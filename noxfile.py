@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import zipfile
 from pathlib import Path
 
@@ -60,8 +61,8 @@ def _axolotl_src(session: nox.Session) -> str:
     """Axolotl's wheel, downloaded without dependencies and unpacked, for the key-list checks."""
     dest = Path(session.create_tmp()).resolve() / "axolotl-src"
     if not (dest / "axolotl").is_dir():
-        # the system's pip (a uv venv has none)
-        session.run("python3", "-m", "pip", "download", AXOLOTL, "--no-deps", "-d", str(dest.parent), silent=True,
+        # the pip of the Python that runs nox (a uv venv has none)
+        session.run(sys.executable, "-m", "pip", "download", AXOLOTL, "--no-deps", "-d", str(dest.parent), silent=True,
                     external=True)
         with zipfile.ZipFile(next(dest.parent.glob("axolotl-*.whl"))) as wheel:
             wheel.extractall(dest)
