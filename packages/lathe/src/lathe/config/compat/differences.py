@@ -115,6 +115,14 @@ DIFFERENCES: list[Difference] = [
         "matmul per projection instead of a loop over experts", "experts_implementation: eager",
     ),
     Difference(
+        "`image_size` unset (vision models)",
+        "filled from the model's `vision_config.image_size` (else the processor's size), then every image is "
+        "resized to it by Axolotl's collator before the processor runs",
+        "no resize before the processor: the processor's own resizing applies",
+        "one resize, the one the model's processor was published with",
+        "`image_size: <the model's vision_config.image_size>`",
+    ),
+    Difference(
         "resources_per_worker (default) / use_ray", "{GPU: 1}, and Ray always asked for GPUs",
         "{GPU: 1} on a CUDA machine, else {CPU: 1}; GPUs asked for only when a GPU entry is given",
         "the same config runs on CPU Ray workers instead of waiting forever for GPUs",
