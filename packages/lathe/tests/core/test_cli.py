@@ -82,6 +82,7 @@ def test_validate_reports_every_problem_preprocess_would_find(tmp_path: Path) ->
     ]
     for line in expected:
         assert line in err, f"{line!r} not in:\n{err}"
+    assert err.count("rl_beta (line 6)") == 1  # the missing plugin is said once, at the key
     assert "org/hub-dataset" not in err  # hub ids are not looked up
     assert ".py" not in err and "gradient_checkpointing.bool" not in err  # no lines of lathe's source, no pydantic branches
 

@@ -195,6 +195,9 @@ def _line_of_message(message: str, lines: Lines) -> str:
     return ""
 
 
+NOT_INSTALLED = "which is not installed"
+
+
 def _not_installed(key: str) -> str | None:
     """The message for a key of a lathe plugin that is not installed here."""
     from lathe.plugins import KNOWN_DISTRIBUTIONS
@@ -203,7 +206,7 @@ def _not_installed(key: str) -> str | None:
     if status is None or status.kind != "implemented" or status.detail == "core":
         return None
     dist = KNOWN_DISTRIBUTIONS.get(status.detail, f"lathe-{status.detail}")
-    return (f"this key belongs to plugin {status.detail!r}, which is not installed; "
+    return (f"this key belongs to plugin {status.detail!r}, {NOT_INSTALLED}; "
             f"pip install {dist} and add it to `plugins:`")
 
 
@@ -302,7 +305,11 @@ def validate(
     except ValidationError as exc:
         unknown_top = [e["loc"][0] for e in exc.errors() if e["type"] == "extra_forbidden" and len(e["loc"]) == 1]
         plugin_keys = keys_of_other_plugins(plugins.names) if unknown_top else {}
-        raise ConfigError(source, [*problems, *describe_errors(exc, schema, lines or {}, plugin_keys)]) from None
+        described = describe_errors(exc, schema, lines or {}, plugin_keys)
+        # A key whose implied plugin is not installed was already reported at the key (``earlier``).
+        said = {p.split(" ", 1)[0] for p in earlier if NOT_INSTALLED in p}
+        described = [p for p in described if not (NOT_INSTALLED in p and p.split(" ", 1)[0] in said)]
+        raise ConfigError(source, [*problems, *described]) from None
     if problems:
         raise ConfigError(source, problems)
     problems = plugins.call("lathe_validate_config", cfg=cfg)
@@ -347,7 +354,7 @@ def _implied_problem(problem: str, implied: Mapping[str, str], lines: Lines) -> 
             if "is not installed" in problem:
                 dist = KNOWN_DISTRIBUTIONS.get(plugin, f"lathe-{plugin}")
                 return (f"{key} (line {lines.get((key,), '?')}): this key is implemented by plugin {plugin!r}, "
-                        f"which is not installed; pip install {dist}")
+                        f"{NOT_INSTALLED}; pip install {dist}")
             return f"{key} (line {lines.get((key,), '?')}): {problem}"
     return None
 
