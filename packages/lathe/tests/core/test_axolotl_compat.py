@@ -167,8 +167,8 @@ def test_a_plugin_that_is_not_installed_hides_nothing_else(tmp_path: Path) -> No
 def test_keys_of_an_available_plugin_that_is_not_installed_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(table.PLUGINS, "rl", True)  # as if lathe-rl existed but is not installed here
     text = _load(tmp_path, "rl: dpo\nlora_r: 0\n")
-    assert ("rl (line 5): this key belongs to plugin 'rl', which is not installed; "
-            "pip install lathe-rl and add it to `plugins:`") in text
+    assert "rl (line 5): this key is implemented by plugin 'rl', which is not installed; pip install lathe-rl" in text
+    assert text.count("rl (line 5)") == 1
     assert "lora_r (line 6)" in text
 
 
