@@ -111,13 +111,15 @@ def check_resume_equals_uninterrupted(tmp_path: Path, cfg: dict[str, Any], max_s
            "plugins": sorted({*cfg.get("plugins", []), KILLER_NAME})}
     cfg.pop("saves_per_epoch", None)
 
-    # The uninterrupted and the interrupted run are independent: they run side by side.
+    # The uninterrupted and the interrupted run are independent: one process each runs side by side
+    # (launched runs already have a process per core, and run one after the other).
     reference = {**cfg, "output_dir": str(tmp_path / "uninterrupted")}
     uninterrupted = start_lathe_train(reference, tmp_path / "uninterrupted.yaml", {"PYTHONPATH": path}, launch)
+    done = finished(uninterrupted) if launch else None
     interrupted = {**cfg, "output_dir": str(tmp_path / "interrupted"), "auto_resume_from_checkpoints": True}
     env = {"PYTHONPATH": path, "LATHE_CONFORMANCE_KILL_AT": str(kill_at)}
     killed = finished(start_lathe_train(interrupted, tmp_path / "interrupted.yaml", env, launch))
-    done = finished(uninterrupted)
+    done = done or finished(uninterrupted)
     assert done.returncode == 0, done.stderr[-3000:]
     was_killed = ("SIGKILL" in killed.stderr and killed.returncode != 0) if launch else killed.returncode == -signal.SIGKILL
     assert was_killed, f"the run was not killed at step {kill_at}: {killed.stderr[-3000:]}"
