@@ -20,6 +20,7 @@ TORCH = "torch==2.13.0"
 # The Axolotl release whose schema config/compat/axolotl_keys.json was read from (facts only, never imported).
 AXOLOTL = "axolotl==0.19.0"
 
+# .ci/run runs these as two nox processes side by side (e2e, and the rest): keep it in step.
 nox.options.sessions = ["lint", "tests", "extra", "e2e", "docs"]
 nox.options.reuse_venv = "yes"
 # uv creates each venv and installs into it from one shared cache (hard links, no bytecode compile):
