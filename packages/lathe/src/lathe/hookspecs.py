@@ -93,7 +93,8 @@ def lathe_dataset_type(cfg: Config | None, name: str) -> type[PromptStrategy] | 
     Fires when a dataset entry names a type that is neither the core's nor in
     ``lathe_prompt_strategies``; ``cfg`` is None when only the raw config is checked (``lathe
     config validate``). lathe builds the answer as any strategy, with ``options["type"]`` set
-    to ``name``; a LatheError its constructor raises is reported at the entry's ``type``. A strategy that reads a file of the user's returns its digest from
+    to ``name``; a LatheError its constructor raises is reported at the entry's ``type``. A
+    strategy that reads a file of the user's returns its digest from
     :meth:`PromptStrategy.source_digest`, so editing the file invalidates the prepared data.
     """
 
