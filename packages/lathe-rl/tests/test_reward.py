@@ -109,7 +109,7 @@ def test_reward_model_without_plugins_line_ranks_held_out_pairs(tmp_path: Path) 
     assert answer == [f"reward: {expected.item():.4f}"]
 
 
-def test_lora_reward_model_trains_and_saves_its_head_and_keeps_the_base(tmp_path: Path) -> None:
+def test_lora_reward_model_trains_saves_and_merges_its_head_and_keeps_the_base(tmp_path: Path) -> None:
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification
 
@@ -132,7 +132,22 @@ def test_lora_reward_model_trains_and_saves_its_head_and_keeps_the_base(tmp_path
     ids = torch.tensor([[5, 6, 7, 2]])
     trained.eval()
     with torch.no_grad():
-        assert torch.allclose(reloaded(input_ids=ids).logits, trained(input_ids=ids).logits, atol=1e-5)
+        expected = trained(input_ids=ids).logits
+        assert torch.allclose(reloaded(input_ids=ids).logits, expected, atol=1e-5)
+
+    # `lathe merge-lora` writes a plain sequence-classification model with the trained head
+    from click.testing import CliRunner
+
+    from lathe.cli.commands import cli
+
+    path = tmp_path / "reward.yml"
+    path.write_text(yaml.safe_dump(cfg))
+    merge = CliRunner().invoke(cli, ["merge-lora", str(path)])
+    assert merge.exit_code == 0, merge.output
+    merged = AutoModelForSequenceClassification.from_pretrained(result.output_dir / "merged")
+    assert merged.config.num_labels == 1
+    with torch.no_grad():
+        assert torch.allclose(merged(input_ids=ids).logits, expected, atol=1e-5)
 
 
 def test_stepwise_labels_sit_on_the_last_token_of_each_step(tmp_path: Path) -> None:
