@@ -46,9 +46,11 @@ def train(config: str, overrides: tuple[str, ...], launcher: str | None, num_pro
     """Fine-tune the model the CONFIG describes."""
     cfg, plugins = _load(config, overrides)
     _launch(["train", config, *set_flags(overrides)], cfg, launcher, num_processes, launcher_args)
+    from lathe.distributed import ranks
     from lathe.train.run import train as run_train
 
     run_train(cfg, plugins)
+    ranks.finish()
 
 
 @cli.command()
@@ -65,8 +67,10 @@ def preprocess(config: str, overrides: tuple[str, ...], debug: bool, debug_num_e
     _launch(["preprocess", config, *set_flags(overrides), *debug_flags], cfg, launcher, num_processes,
             launcher_args)
     from lathe.data.preprocess import preprocess as run_preprocess
+    from lathe.distributed import ranks
 
     run_preprocess(cfg, plugins, debug=debug, num_examples=debug_num_examples)
+    ranks.finish()
 
 
 @cli.command()
@@ -111,9 +115,11 @@ def evaluate(config: str, overrides: tuple[str, ...], launcher: str | None, num_
     """Report eval loss and perplexity of the trained model on the eval set."""
     cfg, plugins = _load(config, overrides)
     _launch(["evaluate", config, *set_flags(overrides)], cfg, launcher, num_processes, launcher_args)
+    from lathe.distributed import ranks
     from lathe.train.run import evaluate as run_evaluate
 
     run_evaluate(cfg, plugins)
+    ranks.finish()
 
 
 @cli.command("merge-sharded-fsdp-weights")

@@ -108,6 +108,18 @@ def barrier() -> None:
         dist.barrier()
 
 
+def finish() -> None:
+    """After a launched command succeeded: wait for every rank, then leave the process group.
+    A rank that exits while a peer's gloo connections are still live can abort after everything
+    was saved ("terminate called without an active exception"), and the launcher then reports
+    a finished run as failed. Only on success: a failing rank must exit, not wait here."""
+    if _distributed():
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def shared_token() -> int:
     """A number every rank agrees on (rank 0's pid): names a folder all ranks write into."""
     if not _distributed():
