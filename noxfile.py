@@ -38,6 +38,8 @@ TEST_EXTRAS = {"lathe": "test,bnb"}
 HEAVY_EXTRAS: list[str] = ["deepspeed", "ray"]
 
 
+# Other plugins a package's tests load beside it (conflicts between plugins, refused at validation).
+TEST_SIBLINGS = {"lathe-cut-cross-entropy": ["lathe-kd"], "lathe-liger": ["lathe-cut-cross-entropy"]}
 # Test runs spread over two worker processes (pytest-xdist): every test process runs single-threaded
 # (OMP_NUM_THREADS=1) on CI's two cores.
 WORKERS = ["-n", "2"]
@@ -74,7 +76,7 @@ def _axolotl_src(session: nox.Session) -> str:
 @nox.parametrize("package", PACKAGES, ids=PACKAGES)
 def tests(session: nox.Session, package: str) -> None:
     """Install core + one package (with its test extra) and run that package's tests."""
-    deps = ["lathe", package] if package != "lathe" else ["lathe"]
+    deps = ["lathe", package, *TEST_SIBLINGS.get(package, [])] if package != "lathe" else ["lathe"]
     _install(session, *deps, extras=TEST_EXTRAS if package == "lathe" else None)
     env = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     args: list[str] = []
