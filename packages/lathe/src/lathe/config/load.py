@@ -195,18 +195,19 @@ def _line_of_message(message: str, lines: Lines) -> str:
     return ""
 
 
-NOT_INSTALLED = "which is not installed"
-
-
 def _not_installed(key: str) -> str | None:
-    """The message for a key of a lathe plugin that is not installed here."""
+    """The message for a key of a lathe plugin that is not installed here. A key that enables its
+    plugin by itself (``CORE_KEYS_IN_PLUGINS``: ``rl``, ``rl_beta``…) needs no ``plugins:`` line."""
+    from lathe.config.compat import table
     from lathe.plugins import KNOWN_DISTRIBUTIONS
 
     status = status_of(key)
     if status is None or status.kind != "implemented" or status.detail == "core":
         return None
     dist = KNOWN_DISTRIBUTIONS.get(status.detail, f"lathe-{status.detail}")
-    return (f"this key belongs to plugin {status.detail!r}, {NOT_INSTALLED}; "
+    if key in table.CORE_KEYS_IN_PLUGINS:
+        return f"this key is implemented by plugin {status.detail!r}, which is not installed; pip install {dist}"
+    return (f"this key belongs to plugin {status.detail!r}, which is not installed; "
             f"pip install {dist} and add it to `plugins:`")
 
 
@@ -305,11 +306,7 @@ def validate(
     except ValidationError as exc:
         unknown_top = [e["loc"][0] for e in exc.errors() if e["type"] == "extra_forbidden" and len(e["loc"]) == 1]
         plugin_keys = keys_of_other_plugins(plugins.names) if unknown_top else {}
-        described = describe_errors(exc, schema, lines or {}, plugin_keys)
-        # A key whose implied plugin is not installed was already reported at the key (``earlier``).
-        said = {p.split(" ", 1)[0] for p in earlier if NOT_INSTALLED in p}
-        described = [p for p in described if not (NOT_INSTALLED in p and p.split(" ", 1)[0] in said)]
-        raise ConfigError(source, [*problems, *described]) from None
+        raise ConfigError(source, [*problems, *describe_errors(exc, schema, lines or {}, plugin_keys)]) from None
     if problems:
         raise ConfigError(source, problems)
     problems = plugins.call("lathe_validate_config", cfg=cfg)
@@ -345,18 +342,13 @@ def implied_plugins(data: Mapping[str, Any], names: Sequence[str]) -> dict[str, 
     return implied
 
 
-def _implied_problem(problem: str, implied: Mapping[str, str], lines: Lines) -> str | None:
-    """A plugin that a key implied failed to load: point at the key, not at ``plugins:``."""
-    from lathe.plugins import KNOWN_DISTRIBUTIONS
-
+def _load_problem(problem: str, implied: Mapping[str, str], lines: Lines) -> str | None:
+    """Where a plugin that failed to load is reported: a plugin only a key implied, at that key
+    (not installed: validation says so at every such key, so nothing here); else at ``plugins:``."""
     for plugin, key in implied.items():
         if f'"{plugin}"' in problem:
-            if "is not installed" in problem:
-                dist = KNOWN_DISTRIBUTIONS.get(plugin, f"lathe-{plugin}")
-                return (f"{key} (line {lines.get((key,), '?')}): this key is implemented by plugin {plugin!r}, "
-                        f"{NOT_INSTALLED}; pip install {dist}")
-            return f"{key} (line {lines.get((key,), '?')}): {problem}"
-    return None
+            return None if "is not installed" in problem else f"{key} (line {lines.get((key,), '?')}): {problem}"
+    return f"plugins (line {lines.get(('plugins',), '?')}): {problem}"
 
 
 def keys_of_other_plugins(enabled: Sequence[str]) -> dict[str, str]:
@@ -414,8 +406,7 @@ def load_config(
             raise ConfigError(str(path), [f"plugins (line {lines.get(('plugins',), '?')}): expected a list of plugin names"])
         implied = implied_plugins(data, names)
         plugins, earlier = Plugins.load_available([*names, *implied])
-        earlier = [_implied_problem(p, implied, lines) or f"plugins (line {lines.get(('plugins',), '?')}): {p}"
-                   for p in earlier]
+        earlier = [where for p in earlier if (where := _load_problem(p, implied, lines))]
     else:
         earlier = []
     refuse_secret_overrides(overrides, plugins)
