@@ -126,7 +126,8 @@ def score_text(cfg: Any, model: torch.nn.Module, tokenizer: Any, text: str) -> s
     if cfg.reward_model:
         return f"reward: {logits[0, 0].item():.4f}"
     entries = cfg.datasets or []
-    separator = (entries[0].model_extra or {}).get("step_separator", "\n") if entries else "\n"
+    default = StepwiseSupervised.keys["step_separator"]
+    separator = (entries[0].model_extra or {}).get("step_separator", default) if entries else default
     ids = enc["input_ids"][0].tolist()
     end = tokenizer(separator, add_special_tokens=False)["input_ids"][-1:]
     ends = [i for i, token in enumerate(ids) if [token] == end] or [len(ids) - 1]
